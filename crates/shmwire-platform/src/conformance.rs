@@ -1,0 +1,144 @@
+//! The backend contract, tested against the backend of the platform being built. The same
+//! suite runs natively on Linux and, through `wine-ci.sh`, against the Windows backend.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::*;
+
+fn unique(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "swp-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn name(n: &str) -> ObjectName<'_> {
+    ObjectName {
+        name: n,
+        namespace: Namespace::Local,
+    }
+}
+
+/// Removes the object when the test ends, however it ends.
+struct Cleanup(String);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = Os::remove(name(&self.0));
+    }
+}
+
+#[test]
+fn create_map_write_and_see_it_through_a_second_handle() {
+    let n = unique("rw");
+    let _c = Cleanup(n.clone());
+    let a = Shm::create(name(&n), 10_000, Permissions::default()).unwrap();
+    assert!(a.size().unwrap() >= 10_000);
+    let va = a.map(0, 10_000, Access::ReadWrite).unwrap();
+    // SAFETY: the view is 10 000 bytes long and writable; no other thread uses it.
+    unsafe { va.as_ptr().add(9_999).write(0xA5) };
+
+    let b = Shm::open(name(&n), Access::ReadOnly).unwrap();
+    assert_eq!(b.access(), Access::ReadOnly);
+    let vb = b.map(0, 10_000, Access::ReadOnly).unwrap();
+    // SAFETY: in bounds of a live 10 000-byte view.
+    assert_eq!(unsafe { vb.as_ptr().add(9_999).read() }, 0xA5);
+    // SAFETY: in bounds; fresh pages are zero.
+    assert_eq!(unsafe { vb.as_ptr().read() }, 0);
+}
+
+#[test]
+fn exclusive_create_of_an_existing_name_fails() {
+    let n = unique("excl");
+    let _c = Cleanup(n.clone());
+    let _a = Shm::create(name(&n), 4096, Permissions::default()).unwrap();
+    let err = Shm::create(name(&n), 4096, Permissions::default()).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::AlreadyExists, "{err}");
+}
+
+#[test]
+fn opening_a_missing_name_is_not_found() {
+    let n = unique("missing");
+    let err = Shm::open(name(&n), Access::ReadWrite).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+}
+
+#[test]
+fn empty_views_need_no_mapping() {
+    let n = unique("empty");
+    let _c = Cleanup(n.clone());
+    let a = Shm::create(name(&n), 4096, Permissions::default()).unwrap();
+    let v = a.map(0, 0, Access::ReadOnly).unwrap();
+    assert!(v.is_empty());
+}
+
+#[test]
+fn views_at_a_granularity_offset() {
+    let n = unique("offset");
+    let _c = Cleanup(n.clone());
+    let g = allocation_granularity();
+    let a = Shm::create(name(&n), 2 * g, Permissions::default()).unwrap();
+    let whole = a.map(0, (2 * g) as usize, Access::ReadWrite).unwrap();
+    // SAFETY: offset g is inside the 2g-byte writable view.
+    unsafe { whole.as_ptr().add(g as usize).write(7) };
+    let second = a.map(g, g as usize, Access::ReadOnly).unwrap();
+    // SAFETY: the view is g bytes long.
+    assert_eq!(unsafe { second.as_ptr().read() }, 7);
+}
+
+#[test]
+fn remove_then_open_is_not_found_on_systems_where_names_outlive_handles() {
+    let n = unique("rm");
+    let a = Shm::create(name(&n), 4096, Permissions::default()).unwrap();
+    if NAMES_OUTLIVE_HANDLES {
+        Os::remove(name(&n)).unwrap();
+        assert_eq!(
+            Shm::open(name(&n), Access::ReadOnly).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        assert_eq!(Os::remove(name(&n)).unwrap_err().kind(), io::ErrorKind::NotFound);
+    } else {
+        // Not held by a holder process: remove says so; the object dies with `a`.
+        assert_eq!(Os::remove(name(&n)).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        drop(a);
+        assert_eq!(
+            Shm::open(name(&n), Access::ReadOnly).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+    }
+}
+
+#[test]
+fn sizes_above_4_gib_are_not_truncated() {
+    // Mapping 5 GiB of address space costs nothing until touched; creating it reserves the
+    // pages, so use a size the machine can afford only where reservation is lazy... it is not
+    // on Linux tmpfs (fallocate), hence the modest 4 GiB + 2 pages.
+    let n = unique("big");
+    let _c = Cleanup(n.clone());
+    let g = allocation_granularity();
+    let size = (4u64 << 30) + 2 * g;
+    let a = Shm::create(name(&n), size, Permissions::default()).unwrap();
+    assert!(a.size().unwrap() >= size);
+    // A view past 4 GiB: the offset's high half must reach the OS.
+    let v = a.map(4u64 << 30, g as usize, Access::ReadWrite).unwrap();
+    // SAFETY: in bounds of a g-byte writable view.
+    unsafe { v.as_ptr().write(42) };
+    let w = a.map(0, g as usize, Access::ReadOnly).unwrap();
+    // SAFETY: in bounds; a truncated offset would have written here.
+    assert_eq!(unsafe { w.as_ptr().read() }, 0);
+}
+
+#[test]
+fn the_current_process_is_alive() {
+    let me = Os::current_process();
+    assert_eq!(me.pid, std::process::id());
+    assert_eq!(Os::liveness(me), Liveness::Alive);
+    let gone = ProcessId {
+        pid: me.pid,
+        start_time: me.start_time.wrapping_add(12345),
+    };
+    assert_eq!(Os::liveness(gone), Liveness::Dead);
+}

@@ -1,0 +1,200 @@
+//! The operating-system layer of shmwire: the only crate that calls `rustix` or `windows-sys`.
+//!
+//! It offers three things, each as a contract written on a trait and implemented once per
+//! platform:
+//!
+//! * [`SharedMemory`]: a named shared-memory object (POSIX `shm_open`, Windows
+//!   `CreateFileMappingW` on the paging file) and [`View`]s of it.
+//! * [`Processes`]: process identity (pid + start time) and liveness, so that a recycled pid
+//!   is never mistaken for a live peer.
+//! * [`Lifetime`]: how a named object is removed, and (where objects die with their last
+//!   handle, i.e. Windows) how a holder process keeps one alive until it is removed.
+//!
+//! The backend is chosen once, in this file ([`Shm`], [`Os`]); nothing above this crate says
+//! `cfg(target_os)`. Names given to this crate are already validated by the caller (see
+//! `shmwire::Name`): no '/', no '\\', no NUL, not longer than [`NAME_MAX`].
+#![deny(unsafe_code)]
+
+use std::io;
+
+#[cfg(unix)]
+mod unix;
+#[cfg(unix)]
+use unix as backend;
+
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as backend;
+
+#[cfg(not(any(unix, windows)))]
+compile_error!("shmwire supports Unix (Linux, macOS) and Windows only");
+
+pub use backend::{Os, Shm, View};
+
+/// Longest valid segment name on this platform, in bytes (UTF-8).
+///
+/// * Linux: 255, the longest file name in `/dev/shm`.
+/// * macOS: 30, since `PSHMNAMLEN` is 31 including the leading `/`.
+/// * Windows: 200, so that `Global\` and the suffixes of derived objects still fit in
+///   `MAX_PATH`.
+pub const NAME_MAX: usize = backend::NAME_MAX;
+
+/// Suffix marker of the kernel objects shmwire derives from a segment name for its own use
+/// (events, holder signals). User names may not contain it, so a derived object never shares
+/// a name with a mapping (Windows kernel objects of all types share one namespace).
+pub const DERIVED_MARKER: &str = "~shmwire-";
+
+/// Whether a named object survives after every handle to it is closed.
+///
+/// `true` on POSIX (an object lives until `shm_unlink`), `false` on Windows (a mapping dies
+/// with its last handle, so something must hold it: see [`Lifetime::hold_until_removed`]).
+pub const NAMES_OUTLIVE_HANDLES: bool = backend::NAMES_OUTLIVE_HANDLES;
+
+/// Allocation granularity: the alignment a view's file offset must have (the page size on
+/// POSIX, 64 KiB on Windows).
+pub fn allocation_granularity() -> u64 {
+    backend::allocation_granularity()
+}
+
+/// Read-only or read-write access to an object or view, enforced by the OS page protection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Pages are mapped without write permission: a write faults.
+    ReadOnly,
+    /// Pages are readable and writable.
+    ReadWrite,
+}
+
+/// Windows kernel-object namespace. POSIX has one machine-wide namespace and ignores this.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Namespace {
+    /// `Local\`: the caller's session (the default, as for a plain name in Win32).
+    #[default]
+    Local,
+    /// `Global\`: all sessions. Creating needs `SeCreateGlobalPrivilege`.
+    Global,
+}
+
+/// Who may open a new object, as Unix permission bits (`0o600`: owner only).
+///
+/// On Windows the bits become a DACL: the owner always gets full access; if any group or
+/// other bit is set, `Everyone` gets read access (`r`) or read-write access (`w`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Permissions {
+    /// Unix permission bits, `0o000..=0o777`.
+    pub mode: u32,
+}
+
+impl Default for Permissions {
+    fn default() -> Self {
+        Permissions { mode: 0o600 }
+    }
+}
+
+/// A validated name plus its namespace, as handed to a backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ObjectName<'a> {
+    /// The user's name, used verbatim (POSIX adds only the leading `/` that `shm_open` needs).
+    pub name: &'a str,
+    /// Windows namespace; ignored elsewhere.
+    pub namespace: Namespace,
+}
+
+/// A named shared-memory object: the contract every backend implements.
+///
+/// Errors are `io::Error`s with the OS error code, and these kinds the layers above rely on:
+/// `AlreadyExists` (exclusive create of an existing name), `NotFound`, `PermissionDenied`
+/// (including, on Windows, `Global\` without the privilege), `StorageFull` (no room to reserve
+/// the pages: `/dev/shm` or the commit limit is full).
+pub trait SharedMemory: Sized {
+    /// Creates a new object of exactly `size` bytes (`size > 0`), failing with
+    /// `AlreadyExists` if the name is taken. The pages are reserved now (`posix_fallocate` on
+    /// Linux tmpfs; `SEC_COMMIT` on Windows), so running out of memory is an error here rather
+    /// than a `SIGBUS` at the first write. On failure nothing is left behind. New pages are
+    /// zero. The object is open read-write.
+    fn create(name: ObjectName<'_>, size: u64, perms: Permissions) -> io::Result<Self>;
+
+    /// Opens an existing object.
+    fn open(name: ObjectName<'_>, access: Access) -> io::Result<Self>;
+
+    /// The object's size as the OS knows it now: exact on POSIX (`fstat`), rounded up to the
+    /// page size on Windows, where only the section's page-rounded size can be learnt.
+    fn size(&self) -> io::Result<u64>;
+
+    /// Maps `len` bytes from `offset` (a multiple of [`allocation_granularity`]). `len` may be
+    /// zero (an empty view). A read-only view faults on write, whatever the object's access.
+    fn map(&self, offset: u64, len: usize, access: Access) -> io::Result<View>;
+
+    /// The access this handle was opened with.
+    fn access(&self) -> Access;
+}
+
+/// Removing named objects and, on Windows, keeping them alive: the contract of [`Os`].
+pub trait Lifetime {
+    /// Removes a name.
+    ///
+    /// POSIX: `shm_unlink`: the name is gone at once; mappings stay valid until unmapped.
+    /// Windows: asks the shmwire holder process of that name (if any) to exit; the mapping
+    /// disappears when the last program that has it open closes it. `NotFound` if no object
+    /// of that name exists; `WouldBlock` if it exists but no shmwire holder keeps it (it is
+    /// owned by the programs that have it open).
+    fn remove(name: ObjectName<'_>) -> io::Result<()>;
+
+    /// Blocks until [`Lifetime::remove`] is called for `name`; the caller keeps its handle of
+    /// the object open meanwhile. `ready` is called once the holder can be signalled.
+    /// Returns `Unsupported` where objects outlive handles (POSIX), since there nothing needs
+    /// holding.
+    fn hold_until_removed(name: ObjectName<'_>, ready: &mut dyn FnMut()) -> io::Result<()>;
+
+    /// Lists the named objects on this machine that the caller can see, with their sizes as
+    /// the OS reports them. `Unsupported` where the OS cannot enumerate them.
+    fn list() -> io::Result<Vec<ListedObject>>;
+}
+
+/// One named object found by [`Lifetime::list`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListedObject {
+    /// The name, without the POSIX leading `/` (lossy if not UTF-8).
+    pub name: String,
+    /// Size in bytes, as the OS reports it.
+    pub size: u64,
+    /// Unix permission bits, where the OS has them.
+    pub mode: Option<u32>,
+    /// Owner's user id, where the OS has it.
+    pub uid: Option<u32>,
+}
+
+/// Identity of a process that cannot be confused with a later process reusing its pid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ProcessId {
+    /// The OS process id.
+    pub pid: u32,
+    /// Start time in platform units (Linux: clock ticks since boot; macOS: microseconds since
+    /// the epoch; Windows: FILETIME). Zero if unknown.
+    pub start_time: u64,
+}
+
+/// What is known of a process recorded earlier as a [`ProcessId`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Liveness {
+    /// Running, and it is the same process (start time matches).
+    Alive,
+    /// Gone, or the pid now belongs to a different process.
+    Dead,
+    /// Cannot tell (no permission to inspect it, or no start time was recorded).
+    Unknown,
+}
+
+/// Process identity and liveness: the contract of [`Os`].
+pub trait Processes {
+    /// The calling process.
+    fn current_process() -> ProcessId;
+    /// Whether `process` is still running (pid and start time both match).
+    fn liveness(process: ProcessId) -> Liveness;
+}
+
+mod sddl;
+
+#[cfg(test)]
+mod conformance;

@@ -1,0 +1,77 @@
+//! Looking at a segment without joining it: for `shmwire info` and `shmwire ls`.
+
+use std::sync::atomic::Ordering;
+
+use crate::header::{self, SegmentInfo};
+use crate::{OpenError, SegmentOptions};
+
+/// What [`SegmentOptions::inspect`] found behind a name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inspection {
+    /// The name looked at.
+    pub name: String,
+    /// The OS object's size in bytes (page-rounded on Windows).
+    pub os_size: u64,
+    /// What the object holds.
+    pub state: SegmentState,
+}
+
+/// The state of an inspected object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SegmentState {
+    /// A valid shmwire segment.
+    Shmwire(SegmentInfo),
+    /// A shmwire segment whose creator has not published the header (yet, or never will if
+    /// it died while creating it).
+    Initializing,
+    /// No shmwire header: raw, or another program's object.
+    Foreign,
+    /// A shmwire header that does not validate (corrupt, truncated, or a newer version).
+    Unreadable(String),
+}
+
+impl SegmentOptions {
+    /// Looks at the object behind `name` read-only, without waiting and without trusting it:
+    /// a corrupt header is reported, not an error.
+    ///
+    /// # Errors
+    ///
+    /// Opening fails: [`OpenError::NotFound`], [`OpenError::PermissionDenied`], ...
+    pub fn inspect(&self, name: &str) -> Result<Inspection, OpenError> {
+        let seg = self.clone().raw(true).read_only(true).open(name)?;
+        let os_size = seg.len();
+        let region = &seg.payload;
+        let state = if os_size < header::PAYLOAD_OFFSET {
+            SegmentState::Foreign
+        } else {
+            let mut bytes = [0u8; header::FIELDS_LEN];
+            // ORDERING: Acquire — pairs with the creator's Release store of INIT_READY, so
+            // the fields copied next are the published ones.
+            let init = region.load_u32(header::INIT_STATE_OFFSET, Ordering::Acquire);
+            region.read(0, &mut bytes).expect("at least one page");
+            if bytes[..8] != header::MAGIC {
+                // Includes fresh zero pages: a raw segment, or a creator that has not written
+                // its header yet; they cannot be told apart without waiting.
+                SegmentState::Foreign
+            } else if init != Some(header::INIT_READY) {
+                SegmentState::Initializing
+            } else {
+                match header::decode(&bytes, os_size) {
+                    Ok(info) => SegmentState::Shmwire(info),
+                    Err(header::Rejection::Version(v)) => SegmentState::Unreadable(format!(
+                        "header layout version {v} (this shmwire reads {})",
+                        header::VERSION
+                    )),
+                    Err(header::Rejection::Corrupt(reason)) => SegmentState::Unreadable(reason),
+                    Err(header::Rejection::NotShmwire) => SegmentState::Foreign,
+                }
+            }
+        };
+        Ok(Inspection {
+            name: name.to_owned(),
+            os_size,
+            state,
+        })
+    }
+}

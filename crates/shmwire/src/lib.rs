@@ -1,0 +1,122 @@
+//! shmwire: named shared memory between processes, made fast, safe and boring.
+//!
+//! # Segments
+//!
+//! A [`Segment`] is a named block of shared memory. One process creates it, others open it by
+//! name, and all of them see the same bytes:
+//!
+//! ```
+//! use shmwire::{Segment, SegmentOptions};
+//! # let name = format!("doc-tutorial-{}", std::process::id());
+//! // Process A: create 1 MiB, exclusive, owner-only; removed when `seg` is dropped.
+//! let seg = Segment::create(&name, 1 << 20)?;
+//! seg.write_at(0, b"frame 1")?;
+//!
+//! // Process B: open it read-only. The header tells B the exact size and who made it, and
+//! // the OS enforces read-only: the pages are mapped without write permission.
+//! let peer = Segment::open_read_only(&name)?;
+//! assert_eq!(peer.len(), 1 << 20);
+//! let mut buf = [0u8; 7];
+//! peer.read_at(0, &mut buf)?;
+//! assert_eq!(&buf, b"frame 1");
+//! assert!(peer.write_at(0, b"x").is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Every shmwire segment starts with a versioned, checksummed header (magic, layout version,
+//! exact size, kind, creator pid and start time, creation time); the creator publishes it
+//! last, so an opener never sees a half-built segment. The byte layout is in
+//! `docs/layout.md`. [`SegmentOptions::open_or_create`] lets the first of several processes
+//! create and fill a segment while the others wait for it.
+//!
+//! # Raw mode
+//!
+//! [`SegmentOptions::raw`] drops the header: byte 0 of the OS object is byte 0 of the
+//! payload, for programs that do not speak shmwire. A raw segment named `frames` is what
+//! Python's `SharedMemory(name="frames")` or a C program calling `shm_open("/frames")` /
+//! `OpenFileMappingW(L"frames")` sees.
+//!
+//! # Names and namespaces
+//!
+//! Names are used verbatim as OS names and validated by [`Name`]. On Windows they live in
+//! `Local\` unless [`SegmentOptions::global`] asks for `Global\`.
+//!
+//! # Lifetime
+//!
+//! On POSIX a segment lives until it is removed; a creator either owns it (removes it on
+//! drop, the default) or persists it ([`Segment::persist`]). On Windows a section dies with
+//! its last handle ([`NAMES_OUTLIVE_HANDLES`] is false there), so a persisted segment needs a
+//! holder process ([`Segment::hold_until_removed`]); the `shmwire` CLI starts one for
+//! `create --persist`.
+//!
+//! # Trust
+//!
+//! Everything read from shared memory is untrusted: headers are validated before use, every
+//! access is bounds-checked, and no `&[u8]` is ever formed over bytes another process may
+//! write. A hostile peer can give you wrong bytes, never undefined behaviour.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod header;
+mod inspect;
+mod name;
+mod region;
+mod segment;
+
+use std::fmt;
+
+pub use error::{AccessError, CreateError, OpenError, OpenOrCreateError, RemoveError};
+pub use header::SegmentInfo;
+pub use inspect::{Inspection, SegmentState};
+pub use name::{Name, NameError, NameProblem};
+pub use segment::{Opened, Segment, SegmentOptions};
+pub use shmwire_platform::{Access, ListedObject, Liveness, ProcessId};
+
+/// Whether named objects outlive their last handle on this platform (true on POSIX, false on
+/// Windows). See "Lifetime" in the crate docs.
+pub const NAMES_OUTLIVE_HANDLES: bool = shmwire_platform::NAMES_OUTLIVE_HANDLES;
+
+/// What a segment's payload holds, as recorded in its header.
+///
+/// Values 1 to 0xFFFF are shmwire's (the registry is in `docs/layout.md`); 0x10000 and up
+/// are free for applications.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Kind(pub u32);
+
+impl Kind {
+    /// Plain bytes (`shmwire create`).
+    pub const BYTES: Kind = Kind(1);
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Kind::BYTES => f.write_str("bytes"),
+            Kind(k) => write!(f, "kind {k:#x}"),
+        }
+    }
+}
+
+/// Whether the process recorded as `process` (pid + start time) is still running. A recycled
+/// pid is reported [`Liveness::Dead`], since its start time differs.
+pub fn liveness(process: ProcessId) -> Liveness {
+    use shmwire_platform::Processes;
+    shmwire_platform::Os::liveness(process)
+}
+
+/// The calling process's identity.
+pub fn current_process() -> ProcessId {
+    use shmwire_platform::Processes;
+    shmwire_platform::Os::current_process()
+}
+
+/// Lists the named shared-memory objects on this machine (Linux: `/dev/shm`).
+///
+/// # Errors
+///
+/// `Unsupported` where the OS cannot enumerate them (macOS; Windows for now).
+pub fn list() -> std::io::Result<Vec<ListedObject>> {
+    use shmwire_platform::Lifetime;
+    shmwire_platform::Os::list()
+}
