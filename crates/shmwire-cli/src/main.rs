@@ -1,1 +1,74 @@
-fn main() {}
+//! `shmwire`: the command-line tool. `main` only parses, dispatches and reports errors.
+#![forbid(unsafe_code)]
+
+mod cli;
+mod command;
+mod units;
+
+use std::io;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// A plain "no": not found, timed out. Exit status 1 rather than 2.
+#[derive(Debug)]
+pub struct No(pub String);
+
+impl std::fmt::Display for No {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for No {}
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match command::run(cli.command) {
+        Ok(code) => code,
+        Err(err) => report(&err),
+    }
+}
+
+/// Prints the error once, as one line with its causes, and picks the exit status.
+fn report(err: &anyhow::Error) -> ExitCode {
+    // Quiet on a closed pipe (`shmwire read x | head`).
+    if err
+        .chain()
+        .filter_map(|e| e.downcast_ref::<io::Error>())
+        .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    {
+        return ExitCode::SUCCESS;
+    }
+    let mut line = format!("shmwire: {err}");
+    let mut last = err.to_string();
+    for cause in err.chain().skip(1) {
+        let c = cause.to_string();
+        // thiserror messages sometimes already include their source; do not say it twice.
+        if !last.contains(&c) {
+            line.push_str(": ");
+            line.push_str(&c);
+        }
+        last = c;
+    }
+    eprintln!("{line}");
+    if is_plain_no(err) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+fn is_plain_no(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.is::<No>()
+            || matches!(
+                e.downcast_ref::<shmwire::OpenError>(),
+                Some(shmwire::OpenError::NotFound { .. })
+            )
+            || matches!(
+                e.downcast_ref::<shmwire::RemoveError>(),
+                Some(shmwire::RemoveError::NotFound { .. })
+            )
+    })
+}

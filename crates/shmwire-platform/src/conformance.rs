@@ -99,10 +99,16 @@ fn remove_then_open_is_not_found_on_systems_where_names_outlive_handles() {
             Shm::open(name(&n), Access::ReadOnly).unwrap_err().kind(),
             io::ErrorKind::NotFound
         );
-        assert_eq!(Os::remove(name(&n)).unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert_eq!(
+            Os::remove(name(&n)).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
     } else {
         // Not held by a holder process: remove says so; the object dies with `a`.
-        assert_eq!(Os::remove(name(&n)).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(
+            Os::remove(name(&n)).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
         drop(a);
         assert_eq!(
             Shm::open(name(&n), Access::ReadOnly).unwrap_err().kind(),

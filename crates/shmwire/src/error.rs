@@ -20,7 +20,9 @@ pub enum CreateError {
         name: String,
     },
     /// The size does not fit this machine's address space.
-    #[error("cannot create segment {name:?}: {size} bytes do not fit in this process's address space")]
+    #[error(
+        "cannot create segment {name:?}: {size} bytes do not fit in this process's address space"
+    )]
     TooLarge {
         /// Segment name.
         name: String,
@@ -111,7 +113,9 @@ pub enum OpenError {
         waited: Duration,
     },
     /// Another program's object: no shmwire header.
-    #[error("segment {name:?} has no shmwire header (was it created by another program? open it raw)")]
+    #[error(
+        "segment {name:?} has no shmwire header (was it created by another program? open it raw)"
+    )]
     NotShmwire {
         /// Segment name.
         name: String,

@@ -148,7 +148,9 @@ pub(crate) fn decode(bytes: &[u8; FIELDS_LEN], object_size: u64) -> Result<Segme
         return Err(Rejection::Version(f.version));
     }
     if f.checksum != checksum(bytes) {
-        return Err(Rejection::Corrupt("its header checksum does not match".into()));
+        return Err(Rejection::Corrupt(
+            "its header checksum does not match".into(),
+        ));
     }
     if f.payload_offset != PAYLOAD_OFFSET {
         return Err(Rejection::Corrupt(format!(
@@ -225,7 +227,10 @@ mod tests {
     fn a_header_promising_more_than_the_object_holds_is_rejected() {
         let f = build("x", 10_000, Kind::BYTES, 0);
         let e = decode(&bytes(&f), PAYLOAD_OFFSET + 9_999).unwrap_err();
-        assert!(matches!(e, Rejection::Corrupt(ref s) if s.contains("truncated")), "{e:?}");
+        assert!(
+            matches!(e, Rejection::Corrupt(ref s) if s.contains("truncated")),
+            "{e:?}"
+        );
         // Overflowing sizes do not wrap around.
         let mut f = build("x", u64::MAX, Kind::BYTES, 0);
         f.checksum = checksum(bytemuck::bytes_of(&f));
@@ -234,7 +239,10 @@ mod tests {
 
     #[test]
     fn foreign_and_future_headers_are_told_apart() {
-        assert_eq!(decode(&[0; FIELDS_LEN], 1 << 20), Err(Rejection::NotShmwire));
+        assert_eq!(
+            decode(&[0; FIELDS_LEN], 1 << 20),
+            Err(Rejection::NotShmwire)
+        );
         let mut f = build("x", 1, Kind::BYTES, 0);
         f.version = 2;
         f.checksum = checksum(bytemuck::bytes_of(&f));

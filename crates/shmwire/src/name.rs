@@ -105,7 +105,7 @@ pub enum NameProblem {
     #[error("'.' and '..' are not names")]
     Dots,
     /// A separator or control character.
-    #[error("it contains {0:?}; names cannot contain '/', '\\\\' or control characters (shmwire adds the platform's prefix itself)")]
+    #[error("it contains {0:?}; names cannot contain '/', '\\' or control characters (shmwire adds the platform's prefix itself)")]
     BadChar(char),
     /// Contains the marker of derived objects.
     #[error("'~shmwire-' is reserved for the objects shmwire derives from a name")]
@@ -118,7 +118,14 @@ mod tests {
 
     #[test]
     fn good_names_are_kept_verbatim() {
-        for n in ["a", "ShareMemory", "cam.frames-0", "ünïcode", "with space", "x".repeat(NAME_MAX).as_str()] {
+        for n in [
+            "a",
+            "ShareMemory",
+            "cam.frames-0",
+            "ünïcode",
+            "with space",
+            "x".repeat(NAME_MAX).as_str(),
+        ] {
             assert_eq!(Name::new(n).unwrap().as_str(), n);
         }
     }

@@ -194,7 +194,8 @@ impl SegmentOptions {
             }
         };
         // From here, dropping `seg` removes the object unless it is persisted below.
-        let mut seg = Segment::assemble(name.clone(), self.namespace, shm, view, offset, size, None);
+        let mut seg =
+            Segment::assemble(name.clone(), self.namespace, shm, view, offset, size, None);
         seg.owned = true;
         if !self.raw {
             let fields = header::build(
@@ -203,12 +204,17 @@ impl SegmentOptions {
                 self.kind.unwrap_or(Kind::BYTES),
                 self.type_tag,
             );
-            let h = seg.header.as_ref().expect("header mode has a header region");
+            let h = seg
+                .header
+                .as_ref()
+                .expect("header mode has a header region");
             h.write(0, bytemuck::bytes_of(&fields))
                 .expect("the header fits in its page");
             seg.info = Some(
                 header::decode(
-                    bytemuck::bytes_of(&fields).try_into().expect("fields length"),
+                    bytemuck::bytes_of(&fields)
+                        .try_into()
+                        .expect("fields length"),
                     total as u64,
                 )
                 .expect("a header we just built is valid"),
@@ -252,18 +258,24 @@ impl SegmentOptions {
     pub fn open(&self, name: &str) -> Result<Segment, OpenError> {
         let name = Name::new(name)?;
         let n = || name.as_str().to_owned();
-        let shm = Shm::open(self.object_name(&name), self.access).map_err(|source| {
-            match source.kind() {
-                io::ErrorKind::NotFound => OpenError::NotFound { name: n() },
-                io::ErrorKind::PermissionDenied => OpenError::PermissionDenied { name: n(), source },
-                _ => OpenError::Io {
-                    name: n(),
-                    op: "opening the object",
-                    source,
-                },
-            }
+        let shm = Shm::open(self.object_name(&name), self.access).map_err(|source| match source
+            .kind()
+        {
+            io::ErrorKind::NotFound => OpenError::NotFound { name: n() },
+            io::ErrorKind::PermissionDenied => OpenError::PermissionDenied { name: n(), source },
+            _ => OpenError::Io {
+                name: n(),
+                op: "opening the object",
+                source,
+            },
         })?;
-        let io_err = |op: &'static str| move |source| OpenError::Io { name: n(), op, source };
+        let io_err = |op: &'static str| {
+            move |source| OpenError::Io {
+                name: n(),
+                op,
+                source,
+            }
+        };
         let deadline = Instant::now() + self.init_timeout;
         let mut backoff = Duration::from_micros(100);
         let mut wait = |what: &mut dyn FnMut() -> bool| -> Result<(), OpenError> {
@@ -288,7 +300,15 @@ impl SegmentOptions {
                 reason: format!("its size {size} does not fit in this address space"),
             })?;
             let view = shm.map(0, len, self.access).map_err(io_err("mapping it"))?;
-            return Ok(Segment::assemble(name, self.namespace, shm, view, 0, size, None));
+            return Ok(Segment::assemble(
+                name,
+                self.namespace,
+                shm,
+                view,
+                0,
+                size,
+                None,
+            ));
         }
 
         // 1. The creator sizes the object in one step at create; 0 means not yet.
@@ -377,7 +397,15 @@ impl SegmentOptions {
             }
         }
         let (offset, psize) = (info.payload_offset, info.size);
-        Ok(Segment::assemble(name, self.namespace, shm, view, offset, psize, Some(info)))
+        Ok(Segment::assemble(
+            name,
+            self.namespace,
+            shm,
+            view,
+            offset,
+            psize,
+            Some(info),
+        ))
     }
 
     /// Opens the segment, or creates it if it does not exist. The creator runs `init` on the

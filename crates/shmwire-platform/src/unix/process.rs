@@ -36,7 +36,10 @@ impl Processes for Os {
 
 /// Whether any process has this pid (`kill(pid, 0)`: EPERM still means it exists).
 fn exists(pid: u32) -> bool {
-    let Some(pid) = i32::try_from(pid).ok().and_then(rustix::process::Pid::from_raw) else {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return false;
     };
     !matches!(
@@ -90,7 +93,8 @@ mod tests {
 
     #[test]
     fn stat_start_time_survives_odd_command_names() {
-        let line = "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        let line =
+            "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
         assert_eq!(parse_stat_start_time(line), Some(987654));
         assert_eq!(parse_stat_start_time("garbage"), None);
         assert_eq!(parse_stat_start_time("1 (x) S 1 2"), None);

@@ -16,12 +16,11 @@ use std::ptr::{null_mut, NonNull};
 use std::time::{Duration, Instant};
 
 use windows_sys::Win32::Foundation::{
-    CloseHandle, GetLastError, LocalFree, ERROR_ALREADY_EXISTS, WAIT_OBJECT_0,
-    ERROR_COMMITMENT_LIMIT, ERROR_NOT_ENOUGH_MEMORY, HANDLE, INVALID_HANDLE_VALUE,
+    CloseHandle, GetLastError, LocalFree, ERROR_ALREADY_EXISTS, ERROR_COMMITMENT_LIMIT,
+    ERROR_NOT_ENOUGH_MEMORY, HANDLE, INVALID_HANDLE_VALUE, WAIT_OBJECT_0,
 };
 use windows_sys::Win32::Security::Authorization::{
-    ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW,
-    SDDL_REVISION_1,
+    ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
 };
 use windows_sys::Win32::Security::{
     GetTokenInformation, TokenUser, PSECURITY_DESCRIPTOR, SECURITY_ATTRIBUTES, TOKEN_QUERY,
@@ -34,8 +33,8 @@ use windows_sys::Win32::System::Memory::{
 };
 use windows_sys::Win32::System::SystemInformation::{GetSystemInfo, SYSTEM_INFO};
 use windows_sys::Win32::System::Threading::{
-    CreateEventW, GetCurrentProcess, OpenEventW, OpenProcessToken, SetEvent,
-    WaitForSingleObject, EVENT_MODIFY_STATE, INFINITE,
+    CreateEventW, GetCurrentProcess, OpenEventW, OpenProcessToken, SetEvent, WaitForSingleObject,
+    EVENT_MODIFY_STATE, INFINITE,
 };
 
 use crate::{

@@ -1,0 +1,71 @@
+//! Parsing and printing sizes, modes and times for people.
+
+use std::time::SystemTime;
+
+/// `4096`, `64KiB`, `1.5 MiB`, `2GB` (KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    parse_size::parse_size(s).map_err(|e| format!("{e} (examples: 4096, 64KiB, 1GiB)"))
+}
+
+/// Octal permission bits: `600`, `0640`, `0o660`.
+pub fn parse_mode(s: &str) -> Result<u32, String> {
+    let digits = s.trim_start_matches("0o");
+    u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("{s:?} is not an octal mode like 600 or 640"))
+}
+
+/// `64 MiB (67108864 bytes)`, or just `100 bytes` when small.
+pub fn size(n: u64) -> String {
+    if n < 1024 {
+        format!("{n} bytes")
+    } else {
+        format!(
+            "{} ({n} bytes)",
+            humansize::format_size(n, humansize::BINARY)
+        )
+    }
+}
+
+/// `900.05 KiB`: for use inside parentheses.
+pub fn short(n: u64) -> String {
+    humansize::format_size(n, humansize::BINARY)
+}
+
+/// `2026-11-22T03:57:36Z (5m 3s ago)`.
+pub fn time(t: SystemTime) -> String {
+    let stamp = humantime::format_rfc3339_seconds(t);
+    match SystemTime::now().duration_since(t) {
+        Ok(d) => {
+            let d = std::time::Duration::from_secs(d.as_secs());
+            format!("{stamp} ({} ago)", humantime::format_duration(d))
+        }
+        Err(_) => stamp.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_with_units() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size("1 MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("5GiB"), Ok(5 << 30));
+        assert_eq!(parse_size("1MB"), Ok(1_000_000));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("-1").is_err());
+    }
+
+    #[test]
+    fn modes_are_octal() {
+        assert_eq!(parse_mode("600"), Ok(0o600));
+        assert_eq!(parse_mode("0640"), Ok(0o640));
+        assert_eq!(parse_mode("0o660"), Ok(0o660));
+        assert!(parse_mode("800").is_err());
+        assert!(parse_mode("1777").is_err());
+    }
+}

@@ -1,0 +1,447 @@
+//! The CLI contract, driven through the real `shmwire` binary as separate processes.
+
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+const BIN: &str = env!("CARGO_BIN_EXE_shmwire");
+
+fn unique(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "swcli-{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Removes the segment when the test ends, however it ends.
+struct Cleanup(String);
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = Command::new(BIN)
+            .args(["rm", &self.0])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn shmwire(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run shmwire")
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().expect("exited normally")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn create_write_read_info_rm_as_separate_commands() {
+    let n = unique("flow");
+    let _c = Cleanup(n.clone());
+    let o = shmwire(&["create", &n, "--size", "64KiB", "--persist"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("64 KiB"), "{}", stdout(&o));
+
+    let o = shmwire(&["write", &n, "hello from another process"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = shmwire(&["write", &n, "--offset", "6", "FROM"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let o = shmwire(&["read", &n, "--len", "26"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(o.stdout, b"hello FROM another process");
+
+    let o = shmwire(&["read", &n, "--offset", "6", "--len", "4", "--hex"]);
+    assert_eq!(
+        stdout(&o).trim_end(),
+        format!("00000006: 4652 4f4d{}FROM", " ".repeat(32))
+    );
+
+    // Not a terminal: every byte of the payload comes out.
+    let o = shmwire(&["read", &n]);
+    assert_eq!(o.stdout.len(), 64 * 1024);
+
+    let o = shmwire(&["info", &n, "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["state"], "shmwire");
+    assert_eq!(v["size"], 65536);
+    assert_eq!(v["kind"], "bytes");
+    assert_eq!(v["version"], 1);
+    // The creating command has exited; pid + start time say so even if the pid is reused.
+    assert_eq!(v["creator"], "dead");
+
+    let o = shmwire(&["info", &n]);
+    assert!(stdout(&o).contains("shmwire segment"), "{}", stdout(&o));
+
+    let o = shmwire(&["rm", &n]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = shmwire(&["read", &n]);
+    assert_eq!(code(&o), 1, "a missing segment is a plain no");
+    assert_eq!(
+        stderr(&o).trim(),
+        format!("shmwire: segment {n:?} does not exist")
+    );
+}
+
+#[test]
+fn ls_lists_our_segment_as_json() {
+    if !shmwire::NAMES_OUTLIVE_HANDLES {
+        // Windows: listing is not implemented yet (typed error, exit 2).
+        let o = shmwire(&["ls"]);
+        assert_eq!(code(&o), 2);
+        return;
+    }
+    let n = unique("ls");
+    let _c = Cleanup(n.clone());
+    assert_eq!(
+        code(&shmwire(&["create", &n, "--size", "100", "--persist"])),
+        0
+    );
+    let o = shmwire(&["ls", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let row = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == n.as_str())
+        .expect("our segment is listed");
+    assert_eq!(row["size"], 100);
+    assert_eq!(row["state"], "shmwire");
+    assert_eq!(row["mode"], "600");
+    let o = shmwire(&["ls"]);
+    assert!(
+        stdout(&o).lines().any(|l| l.starts_with(&n)),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn bad_input_gets_one_sentence_exit_2_and_leaves_nothing() {
+    for (args, needle) in [
+        (
+            vec!["create", "a/b", "--size", "10"],
+            "invalid segment name \"a/b\"",
+        ),
+        (vec!["create", "", "--size", "10"], "cannot be empty"),
+        (vec!["create", "..", "--size", "10"], "'.' and '..'"),
+    ] {
+        let o = shmwire(&args);
+        assert_eq!(code(&o), 2, "{args:?}");
+        let e = stderr(&o);
+        assert!(e.contains(needle), "{args:?}: {e}");
+        assert_eq!(e.trim().lines().count(), 1, "one line: {e}");
+    }
+    let n = unique("zero");
+    let o = shmwire(&["create", &n, "--size", "0", "--persist"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("size 0"), "{}", stderr(&o));
+    assert_eq!(
+        code(&shmwire(&["info", &n])),
+        1,
+        "size 0 left nothing behind"
+    );
+
+    let o = shmwire(&["create", &n, "--size", "lots"]);
+    assert_eq!(code(&o), 2, "clap usage errors exit 2");
+
+    let o = shmwire(&["create", &n, "--size", "10", "--mode", "400", "--persist"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("owner read and write"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        code(&shmwire(&["info", &n])),
+        1,
+        "a bad mode left nothing behind"
+    );
+}
+
+#[test]
+fn exclusive_create_refuses_an_existing_name_and_keeps_its_data() {
+    let n = unique("excl");
+    let _c = Cleanup(n.clone());
+    assert_eq!(
+        code(&shmwire(&["create", &n, "--size", "4KiB", "--persist"])),
+        0
+    );
+    assert_eq!(code(&shmwire(&["write", &n, "precious"])), 0);
+    let o = shmwire(&["create", &n, "--size", "4KiB", "--persist"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+    assert_eq!(shmwire(&["read", &n, "--len", "8"]).stdout, b"precious");
+}
+
+#[test]
+fn a_write_that_does_not_fit_writes_nothing() {
+    let n = unique("full");
+    let _c = Cleanup(n.clone());
+    assert_eq!(
+        code(&shmwire(&["create", &n, "--size", "16", "--persist"])),
+        0
+    );
+    assert_eq!(code(&shmwire(&["write", &n, "0123456789abcdef"])), 0);
+    let o = shmwire(&["write", &n, "--offset", "10", "0123456789"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("do not fit"), "{}", stderr(&o));
+    assert_eq!(shmwire(&["read", &n]).stdout, b"0123456789abcdef");
+    let o = shmwire(&["read", &n, "--offset", "8", "--len", "9"]);
+    assert_eq!(code(&o), 2);
+}
+
+#[test]
+fn write_takes_files_and_stdin() {
+    let n = unique("src");
+    let _c = Cleanup(n.clone());
+    assert_eq!(
+        code(&shmwire(&["create", &n, "--size", "1MiB", "--persist"])),
+        0
+    );
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let path = std::env::temp_dir().join(format!("{n}.bin"));
+    std::fs::write(&path, &data).unwrap();
+    let o = shmwire(&["write", &n, "--file", path.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = std::env::temp_dir().join(format!("{n}.out"));
+    let o = shmwire(&[
+        "read",
+        &n,
+        "--len",
+        "300000",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read(&out).unwrap(), data);
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(&out);
+
+    let mut child = Command::new(BIN)
+        .args(["write", &n, "--offset", "100", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped bytes")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(
+        shmwire(&["read", &n, "--offset", "100", "--len", "11"]).stdout,
+        b"piped bytes"
+    );
+}
+
+#[test]
+fn raw_segments_have_no_header() {
+    let n = unique("raw");
+    let _c = Cleanup(n.clone());
+    assert_eq!(
+        code(&shmwire(&[
+            "create",
+            &n,
+            "--size",
+            "8KiB",
+            "--raw",
+            "--persist"
+        ])),
+        0
+    );
+    // Without --raw, shmwire refuses and says why.
+    let o = shmwire(&["write", &n, "x"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("open it raw"), "{}", stderr(&o));
+    assert_eq!(code(&shmwire(&["write", &n, "--raw", "bytes at zero"])), 0);
+    assert_eq!(
+        shmwire(&["read", &n, "--raw", "--len", "13"]).stdout,
+        b"bytes at zero"
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&shmwire(&["info", &n, "--json"]).stdout).unwrap();
+    assert_eq!(v["state"], "foreign");
+}
+
+#[test]
+fn the_demo_runs_two_processes_and_checks_the_file() {
+    let o = shmwire(&["demo"]);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("[writer"), "{out}");
+    assert!(out.contains("[reader"), "{out}");
+    assert!(out.contains("got the message"), "{out}");
+    assert!(out.contains("matches"), "{out}");
+    assert!(out.contains("demo: success"), "{out}");
+}
+
+#[test]
+fn help_explains_every_command() {
+    let o = shmwire(&["--help"]);
+    assert_eq!(code(&o), 0);
+    let h = stdout(&o);
+    for cmd in ["demo", "create", "write", "read", "info", "ls", "rm"] {
+        assert!(
+            h.contains(&format!("  {cmd} ")),
+            "{cmd} missing from help:\n{h}"
+        );
+    }
+    assert!(!h.contains("hold"), "internal commands stay hidden:\n{h}");
+    assert!(h.contains("Exit status"), "{h}");
+}
+
+/// Without --persist, `create` holds the segment and removes it when told to stop.
+#[cfg(unix)]
+#[test]
+fn create_without_persist_holds_until_terminated_then_removes() {
+    use std::io::{BufRead, BufReader};
+    let n = unique("hold");
+    let _c = Cleanup(n.clone());
+    let mut child = Command::new(BIN)
+        .args(["create", &n, "--size", "4KiB"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("holding it"), "{line}");
+    let v: serde_json::Value =
+        serde_json::from_slice(&shmwire(&["info", &n, "--json"]).stdout).unwrap();
+    assert_eq!(v["creator"], "alive");
+    let st = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(child.wait().unwrap().success());
+    assert_eq!(code(&shmwire(&["info", &n])), 1, "removed on exit");
+}
+
+/// Owner-only by default: another user cannot open it. CI runs as root, so the child drops
+/// to `nobody` with setpriv; skipped when not root or without setpriv.
+#[cfg(target_os = "linux")]
+#[test]
+fn another_user_cannot_open_an_owner_only_segment() {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout == b"0\n");
+    let has_setpriv = Command::new("setpriv").arg("--version").output().is_ok();
+    if root.ok() != Some(true) || !has_setpriv {
+        eprintln!("skipped: needs root and setpriv");
+        return;
+    }
+    let n = unique("perm");
+    let _c = Cleanup(n.clone());
+    assert_eq!(
+        code(&shmwire(&["create", &n, "--size", "4KiB", "--persist"])),
+        0
+    );
+    let as_nobody = |args: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = as_nobody(&["read", &n]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("permission denied"), "{}", stderr(&o));
+
+    // With --mode 644 others may read but not write.
+    let m = unique("perm644");
+    let _d = Cleanup(m.clone());
+    assert_eq!(
+        code(&shmwire(&[
+            "create",
+            &m,
+            "--size",
+            "4KiB",
+            "--mode",
+            "644",
+            "--persist"
+        ])),
+        0
+    );
+    assert_eq!(code(&shmwire(&["write", &m, "shared"])), 0);
+    let o = as_nobody(&["read", &m, "--len", "6"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(o.stdout, b"shared");
+    let o = as_nobody(&["write", &m, "nope"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("permission denied"), "{}", stderr(&o));
+}
+
+/// A raw segment made by shmwire is read by Python, and one made by Python by shmwire.
+#[cfg(unix)]
+#[test]
+fn python_multiprocessing_shared_memory_interoperates() {
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("skipped: no python3");
+        return;
+    }
+    let n = unique("py");
+    let _c = Cleanup(n.clone());
+    assert_eq!(
+        code(&shmwire(&[
+            "create",
+            &n,
+            "--size",
+            "64",
+            "--raw",
+            "--persist"
+        ])),
+        0
+    );
+    assert_eq!(code(&shmwire(&["write", &n, "--raw", "from shmwire"])), 0);
+    let py = format!(
+        "from multiprocessing import shared_memory, resource_tracker\n\
+         s = shared_memory.SharedMemory(name={n:?})\n\
+         resource_tracker.unregister(s._name, 'shared_memory')\n\
+         print(s.size, bytes(s.buf[:12]).decode())\n\
+         s.close()\n"
+    );
+    let o = Command::new("python3").args(["-c", &py]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "64 from shmwire");
+
+    let m = unique("pymade");
+    let _d = Cleanup(m.clone());
+    let py = format!(
+        "from multiprocessing import shared_memory, resource_tracker\n\
+         s = shared_memory.SharedMemory(name={m:?}, create=True, size=100)\n\
+         resource_tracker.unregister(s._name, 'shared_memory')\n\
+         s.buf[:11] = b'from python'\n\
+         s.close()\n"
+    );
+    let o = Command::new("python3").args(["-c", &py]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = shmwire(&["read", &m, "--raw"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(o.stdout.len(), 100);
+    assert_eq!(&o.stdout[..11], b"from python");
+    // Without --raw: one sentence that says what to do.
+    let o = shmwire(&["read", &m]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("open it raw"), "{}", stderr(&o));
+}
