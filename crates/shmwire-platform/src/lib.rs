@@ -57,6 +57,18 @@ pub fn allocation_granularity() -> u64 {
     backend::allocation_granularity()
 }
 
+/// Stops child processes started from now on from inheriting this process's standard input,
+/// output and error *implicitly*. Call it before starting a long-lived detached child (the
+/// Windows holder process), or whoever reads our output waits for that child too.
+///
+/// Windows: clears `HANDLE_FLAG_INHERIT` on the three standard handles (a child started with
+/// inherited handles gets every inheritable handle, not just the ones given to it; explicit
+/// `Stdio::inherit()` still works, since std duplicates the handle for the child). Elsewhere
+/// nothing to do: a child gets exactly the descriptors `Command` gives it.
+pub fn keep_stdio_from_children() {
+    backend::keep_stdio_from_children();
+}
+
 /// Read-only or read-write access to an object or view, enforced by the OS page protection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Access {

@@ -111,6 +111,13 @@ pub fn current_process() -> ProcessId {
     shmwire_platform::Os::current_process()
 }
 
+/// Stops child processes started from now on from implicitly inheriting this process's
+/// standard streams (needed on Windows before starting a detached helper process; a no-op
+/// elsewhere). See `shmwire_platform::keep_stdio_from_children`.
+pub fn keep_stdio_from_children() {
+    shmwire_platform::keep_stdio_from_children();
+}
+
 /// Lists the named shared-memory objects on this machine (Linux: `/dev/shm`).
 ///
 /// # Errors

@@ -63,6 +63,7 @@ fn spawn_holder(name: &str, global: bool) -> anyhow::Result<()> {
         const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
         cmd.creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP);
     }
+    shmwire::keep_stdio_from_children();
     let mut child = cmd.spawn().context("cannot start the holder process")?;
     let stdout = child.stdout.take().expect("stdout is piped");
     let mut line = String::new();

@@ -35,6 +35,8 @@ pub(crate) fn allocation_granularity() -> u64 {
     rustix::param::page_size() as u64
 }
 
+pub(crate) fn keep_stdio_from_children() {}
+
 fn os_name(name: ObjectName<'_>) -> String {
     format!("/{}", name.name)
 }

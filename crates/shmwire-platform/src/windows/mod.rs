@@ -55,6 +55,23 @@ pub(crate) fn allocation_granularity() -> u64 {
     u64::from(unsafe { info.assume_init() }.dwAllocationGranularity)
 }
 
+pub(crate) fn keep_stdio_from_children() {
+    use std::os::windows::io::AsRawHandle;
+    use windows_sys::Win32::Foundation::{SetHandleInformation, HANDLE_FLAG_INHERIT};
+    let handles = [
+        std::io::stdin().as_raw_handle(),
+        std::io::stdout().as_raw_handle(),
+        std::io::stderr().as_raw_handle(),
+    ];
+    for h in handles {
+        if !h.is_null() {
+            // SAFETY: a standard handle of this process (or an invalid value, which makes the
+            // call fail harmlessly); clearing the inherit flag changes nothing else.
+            unsafe { SetHandleInformation(h as HANDLE, HANDLE_FLAG_INHERIT, 0) };
+        }
+    }
+}
+
 /// `Local\name` or `Global\name` (plus a derived suffix), NUL-terminated UTF-16.
 fn wide_name(name: ObjectName<'_>, suffix: &str) -> Vec<u16> {
     let ns = match name.namespace {
