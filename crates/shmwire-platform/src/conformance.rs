@@ -138,6 +138,41 @@ fn sizes_above_4_gib_are_not_truncated() {
 }
 
 #[test]
+fn an_owner_removes_only_its_own_object() {
+    let n = unique("own");
+    let _c = Cleanup(n.clone());
+    let a = Shm::create(name(&n), 4096, Permissions::default()).unwrap();
+    if NAMES_OUTLIVE_HANDLES {
+        Os::remove(name(&n)).unwrap();
+        let b = Shm::create(name(&n), 8192, Permissions::default()).unwrap();
+        assert!(a.remove_if_same(name(&n)).is_err(), "a's name went to b");
+        assert!(Shm::open(name(&n), Access::ReadOnly).is_ok(), "b survives");
+        b.remove_if_same(name(&n)).unwrap();
+    } else {
+        a.remove_if_same(name(&n)).unwrap();
+        drop(a);
+    }
+    assert_eq!(
+        Shm::open(name(&n), Access::ReadOnly).unwrap_err().kind(),
+        io::ErrorKind::NotFound
+    );
+}
+
+#[test]
+fn list_finds_a_new_object_with_its_size() {
+    let n = unique("list");
+    let _c = Cleanup(n.clone());
+    let _a = Shm::create(name(&n), 10_000, Permissions::default()).unwrap();
+    match Os::list() {
+        Ok(all) => {
+            let me = all.iter().find(|o| o.name == n).expect("listed");
+            assert!(me.size >= 10_000, "{me:?}");
+        }
+        Err(e) => assert_eq!(e.kind(), io::ErrorKind::Unsupported, "{e}"),
+    }
+}
+
+#[test]
 fn the_current_process_is_alive() {
     let me = Os::current_process();
     assert_eq!(me.pid, std::process::id());

@@ -34,7 +34,8 @@ pub use backend::{Os, Shm, View};
 
 /// Longest valid segment name on this platform, in bytes (UTF-8).
 ///
-/// * Linux: 255, the longest file name in `/dev/shm`.
+/// * Linux: 254: the longest file name in `/dev/shm` is 255 bytes, counting the leading `/`
+///   that `shm_open` takes.
 /// * macOS: 30, since `PSHMNAMLEN` is 31 including the leading `/`.
 /// * Windows: 200, so that `Global\` and the suffixes of derived objects still fit in
 ///   `MAX_PATH`.
@@ -140,6 +141,14 @@ pub trait SharedMemory: Sized {
 
     /// The access this handle was opened with.
     fn access(&self) -> Access;
+
+    /// Removes `name` if it still names *this* object (an owner's clean-up must not remove a
+    /// newer object that took the name after ours was removed).
+    ///
+    /// POSIX: compares device and inode of `name` with this handle's, then `shm_unlink`s.
+    /// Windows: nothing to do: the section dies with its last handle, and its name cannot be
+    /// taken by another object while this handle is open.
+    fn remove_if_same(&self, name: ObjectName<'_>) -> io::Result<()>;
 }
 
 /// Removing named objects and, on Windows, keeping them alive: the contract of [`Os`].
@@ -160,7 +169,11 @@ pub trait Lifetime {
     fn hold_until_removed(name: ObjectName<'_>, ready: &mut dyn FnMut()) -> io::Result<()>;
 
     /// Lists the named objects on this machine that the caller can see, with their sizes as
-    /// the OS reports them. `Unsupported` where the OS cannot enumerate them.
+    /// the OS reports them. `Unsupported` where the OS cannot enumerate them (macOS).
+    ///
+    /// Linux: the files of `/dev/shm`. Windows: the sections in this session's `Local\`
+    /// namespace (`NtQueryDirectoryObject` on `\Sessions\<id>\BaseNamedObjects`), without
+    /// shmwire's derived objects; sizes are page-rounded.
     fn list() -> io::Result<Vec<ListedObject>>;
 }
 

@@ -148,6 +148,16 @@ pub enum OpenError {
         /// Kind found.
         found: Kind,
     },
+    /// `open_or_create` found an existing segment of another size.
+    #[error("segment {name:?} exists with {found} payload bytes, not the {expected} asked for")]
+    WrongSize {
+        /// Segment name.
+        name: String,
+        /// Size asked for.
+        expected: u64,
+        /// Size found.
+        found: u64,
+    },
     /// Any other OS failure.
     #[error("cannot open segment {name:?}: {op} failed")]
     Io {

@@ -26,7 +26,7 @@ use shmwire_platform::{DERIVED_MARKER, NAME_MAX};
 pub struct Name(String);
 
 impl Name {
-    /// Longest valid name on this platform, in bytes: 255 on Linux, 30 on macOS (`PSHMNAMLEN`
+    /// Longest valid name on this platform, in bytes: 254 on Linux, 30 on macOS (`PSHMNAMLEN`
     /// is 31 including the `/`), 200 on Windows (room for `Global\` and derived suffixes).
     pub const MAX_LEN: usize = NAME_MAX;
 
@@ -132,7 +132,8 @@ mod tests {
 
     #[test]
     fn bad_names_say_why() {
-        let cases: &[(&str, fn(&NameProblem) -> bool)] = &[
+        type Check = fn(&NameProblem) -> bool;
+        let cases: &[(&str, Check)] = &[
             ("", |p| matches!(p, NameProblem::Empty)),
             ("a/b", |p| matches!(p, NameProblem::BadChar('/'))),
             ("/a", |p| matches!(p, NameProblem::BadChar('/'))),

@@ -99,6 +99,17 @@ impl Region {
         Some(unsafe { AtomicU64::from_ptr(self.ptr.add(start).cast()) })
     }
 
+    /// Loads the `u64` at `offset` atomically with `order`, also on read-only regions.
+    pub(crate) fn load_u64(&self, offset: u64, order: std::sync::atomic::Ordering) -> Option<u64> {
+        let start = self.check(offset, 8)?;
+        if (self.ptr as usize + start) % 8 != 0 {
+            return None;
+        }
+        // SAFETY: in bounds and aligned; a 64-bit atomic load is a plain load on x86_64 and
+        // aarch64, so a read-only mapping is fine. The reference does not outlive this call.
+        Some(unsafe { AtomicU64::from_ptr(self.ptr.add(start).cast()) }.load(order))
+    }
+
     /// Loads the `u32` at `offset` atomically with `order`, also on read-only regions.
     pub(crate) fn load_u32(&self, offset: u64, order: std::sync::atomic::Ordering) -> Option<u32> {
         let start = self.check(offset, 4)?;

@@ -208,8 +208,16 @@ impl SegmentOptions {
                 .header
                 .as_ref()
                 .expect("header mode has a header region");
-            h.write(0, bytemuck::bytes_of(&fields))
+            // The magic goes in last, in one atomic store, so a waiting opener sees either
+            // zeros (still being created) or the whole magic, never a torn prefix that it
+            // would take for another program's data.
+            let mut unsigned = fields;
+            unsigned.magic = [0; 8];
+            h.write(0, bytemuck::bytes_of(&unsigned))
                 .expect("the header fits in its page");
+            h.atomic_u64(0)
+                .expect("the header is writable and page-aligned")
+                .store(u64::from_ne_bytes(header::MAGIC), Ordering::Relaxed);
             seg.info = Some(
                 header::decode(
                     bytemuck::bytes_of(&fields)
@@ -276,12 +284,13 @@ impl SegmentOptions {
                 source,
             }
         };
-        let deadline = Instant::now() + self.init_timeout;
+        // An enormous timeout means "wait as long as it takes" (no overflow panic).
+        let deadline = Instant::now().checked_add(self.init_timeout);
         let mut backoff = Duration::from_micros(100);
         let mut wait = |what: &mut dyn FnMut() -> bool| -> Result<(), OpenError> {
             // `what` returns true once done; sleeps with backoff until the deadline.
             while !what() {
-                if Instant::now() >= deadline {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
                     return Err(OpenError::NotInitialized {
                         name: n(),
                         waited: self.init_timeout,
@@ -348,8 +357,11 @@ impl SegmentOptions {
             match whole.load_u32(header::INIT_STATE_OFFSET, Ordering::Acquire) {
                 Some(header::INIT_READY) => true,
                 Some(0) => {
-                    let mut magic = [0u8; 8];
-                    let _ = whole.read(0, &mut magic);
+                    // Atomic, like the creator's store: never a torn magic.
+                    let magic = whole
+                        .load_u64(0, Ordering::Relaxed)
+                        .map(u64::to_ne_bytes)
+                        .unwrap_or_default();
                     if magic != [0; 8] && magic != header::MAGIC {
                         verdict = Err(OpenError::NotShmwire { name: n() });
                         return true;
@@ -434,7 +446,18 @@ impl SegmentOptions {
                 Err(e) => return Err(e.into()),
             }
             match self.open(name) {
-                Ok(seg) => return Ok((seg, Opened::Existing)),
+                // Raw sizes are page-rounded on Windows: there, at least `size` is what counts.
+                Ok(seg) if seg.len() == size || (self.raw && seg.len() > size) => {
+                    return Ok((seg, Opened::Existing))
+                }
+                Ok(seg) => {
+                    return Err(OpenError::WrongSize {
+                        name: name.to_owned(),
+                        expected: size,
+                        found: seg.len(),
+                    }
+                    .into())
+                }
                 Err(OpenError::NotFound { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -716,7 +739,7 @@ impl Segment {
 impl Drop for Segment {
     fn drop(&mut self) {
         if self.owned {
-            let _ = Os::remove(ObjectName {
+            let _ = self.shm.remove_if_same(ObjectName {
                 name: self.name.as_str(),
                 namespace: self.namespace,
             });

@@ -26,8 +26,9 @@ pub use process::Os;
 
 #[cfg(target_vendor = "apple")]
 pub(crate) const NAME_MAX: usize = 30;
+// 255 is the longest file name in /dev/shm, and rustix's `shm_open` counts the leading '/'.
 #[cfg(not(target_vendor = "apple"))]
-pub(crate) const NAME_MAX: usize = 255;
+pub(crate) const NAME_MAX: usize = 254;
 
 pub(crate) const NAMES_OUTLIVE_HANDLES: bool = true;
 
@@ -93,6 +94,19 @@ impl SharedMemory for Shm {
 
     fn access(&self) -> Access {
         self.access
+    }
+
+    fn remove_if_same(&self, name: ObjectName<'_>) -> io::Result<()> {
+        let path = os_name(name);
+        let other = shm::open(path.as_str(), shm::OFlags::RDONLY, Mode::empty())?;
+        let (a, b) = (rustix::fs::fstat(&self.fd)?, rustix::fs::fstat(&other)?);
+        if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the name now belongs to another object",
+            ));
+        }
+        shm::unlink(path.as_str()).map_err(Into::into)
     }
 }
 

@@ -9,6 +9,7 @@
 //! unmaps it once, in `Drop`. Shared bytes are never turned into Rust references.
 #![allow(unsafe_code)]
 
+mod list;
 mod process;
 
 use std::io;
@@ -282,6 +283,10 @@ impl SharedMemory for Shm {
     fn access(&self) -> Access {
         self.access
     }
+
+    fn remove_if_same(&self, _name: ObjectName<'_>) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Maps a view; `len == 0` maps everything from `offset` to the end of the section.
@@ -438,9 +443,26 @@ impl Lifetime for Os {
     }
 
     fn list() -> io::Result<Vec<ListedObject>> {
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "listing named sections is not implemented on Windows yet",
-        ))
+        let mut out = Vec::new();
+        for name in list::section_names()? {
+            if name.contains(DERIVED_MARKER) {
+                continue;
+            }
+            let oname = ObjectName {
+                name: &name,
+                namespace: Namespace::Local,
+            };
+            // The size needs a view; a section we may not open is listed with size 0.
+            let size = Shm::open(oname, Access::ReadOnly)
+                .and_then(|s| s.size())
+                .unwrap_or(0);
+            out.push(ListedObject {
+                name,
+                size,
+                mode: None,
+                uid: None,
+            });
+        }
+        Ok(out)
     }
 }
