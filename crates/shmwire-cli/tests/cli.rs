@@ -441,3 +441,46 @@ fn python_multiprocessing_shared_memory_interoperates() {
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("open it raw"), "{}", stderr(&o));
 }
+
+/// kill -9 of the writer mid-exchange: the reader notices the death (pid + start time from the
+/// header) and says so, instead of waiting forever.
+#[test]
+fn the_demo_reader_notices_a_killed_writer() {
+    use std::io::{BufRead, BufReader};
+    let n = unique("demokill");
+    let _c = Cleanup(n.clone());
+    let dir = std::env::temp_dir();
+    let input = dir.join(format!("{n}.in"));
+    let output = dir.join(format!("{n}.out"));
+    std::fs::write(&input, b"some file").unwrap();
+    let mut writer = Command::new(BIN)
+        .args(["demo", "--role", "writer", "--segment", &n, "--file"])
+        .arg(&input)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(writer.stdout.take().unwrap()).lines();
+    // Wait until the message is posted, then kill the writer before any reader answers.
+    loop {
+        let l = lines.next().expect("writer output").unwrap();
+        if l.contains("wrote a message") {
+            break;
+        }
+    }
+    writer.kill().unwrap();
+    writer.wait().unwrap();
+    let o = Command::new(BIN)
+        .args(["demo", "--role", "reader", "--segment", &n, "--file"])
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+    assert!(stdout(&o).contains("got the message"), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("died before it answered"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!output.exists());
+    let _ = std::fs::remove_file(&input);
+}

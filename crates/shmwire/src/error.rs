@@ -50,7 +50,7 @@ pub enum CreateError {
     NoSpace {
         /// Segment name.
         name: String,
-        /// Requested total size.
+        /// Requested payload size.
         size: u64,
         /// OS error.
         source: io::Error,

@@ -181,7 +181,7 @@ impl SegmentOptions {
             .ok_or(CreateError::TooLarge { name: n(), size })?;
         let oname = self.object_name(&name);
         let shm = Shm::create(oname, total as u64, Permissions { mode: self.mode })
-            .map_err(|e| self.create_error(&name, total as u64, e))?;
+            .map_err(|e| self.create_error(&name, size, e))?;
         let view = match shm.map(0, total, Access::ReadWrite) {
             Ok(v) => v,
             Err(source) => {
@@ -232,15 +232,13 @@ impl SegmentOptions {
         Ok(seg)
     }
 
-    fn create_error(&self, name: &Name, total: u64, source: io::Error) -> CreateError {
+    fn create_error(&self, name: &Name, size: u64, source: io::Error) -> CreateError {
         let name = name.as_str().to_owned();
         match source.kind() {
             io::ErrorKind::AlreadyExists => CreateError::AlreadyExists { name, source },
-            io::ErrorKind::StorageFull | io::ErrorKind::OutOfMemory => CreateError::NoSpace {
-                name,
-                size: total,
-                source,
-            },
+            io::ErrorKind::StorageFull | io::ErrorKind::OutOfMemory => {
+                CreateError::NoSpace { name, size, source }
+            }
             io::ErrorKind::PermissionDenied if self.namespace == Namespace::Global => {
                 CreateError::GlobalPrivilege { name, source }
             }

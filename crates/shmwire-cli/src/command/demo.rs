@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
-use shmwire::{OpenError, Segment};
+use shmwire::{Liveness, OpenError, ProcessId, Segment};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::cli::DemoArgs;
@@ -135,8 +135,14 @@ fn turn(seg: &Segment) -> anyhow::Result<&AtomicU32> {
         .context("the demo segment has no turn word")
 }
 
-/// Waits until the turn word holds one of `want`; bounded, so a dead peer cannot hang us.
-fn wait_for(flag: &AtomicU32, want: &[Turn], peer: &str) -> anyhow::Result<Turn> {
+/// Waits until the turn word holds one of `want`; bounded, so a dead peer cannot hang us, and
+/// if the peer's identity is known, a dead peer is noticed at once.
+fn wait_for(
+    flag: &AtomicU32,
+    want: &[Turn],
+    peer: &str,
+    peer_id: Option<ProcessId>,
+) -> anyhow::Result<Turn> {
     let deadline = Instant::now() + PEER_TIMEOUT;
     let mut spins = 0u32;
     loop {
@@ -148,6 +154,11 @@ fn wait_for(flag: &AtomicU32, want: &[Turn], peer: &str) -> anyhow::Result<Turn>
         }
         if Instant::now() > deadline {
             bail!("the {peer} did not answer within {PEER_TIMEOUT:?}");
+        }
+        if let Some(id) = peer_id.filter(|_| spins % 64 == 63) {
+            if shmwire::liveness(id) == Liveness::Dead {
+                bail!("the {peer} (pid {}) died before it answered", id.pid);
+            }
         }
         spins += 1;
         if spins < 1000 {
@@ -205,7 +216,7 @@ fn writer(name: &str, file: &Path) -> anyhow::Result<ExitCode> {
             MESSAGE.len()
         ),
     );
-    wait_for(flag, &[Turn::MessageRead], "reader")?;
+    wait_for(flag, &[Turn::MessageRead], "reader", None)?;
     say(ME, "the reader raised 'data read'");
 
     let data = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -224,7 +235,7 @@ fn writer(name: &str, file: &Path) -> anyhow::Result<ExitCode> {
             xxh3_64(&data)
         ),
     );
-    let verdict = wait_for(flag, &[Turn::FileRead, Turn::FileCorrupt], "reader")?;
+    let verdict = wait_for(flag, &[Turn::FileRead, Turn::FileCorrupt], "reader", None)?;
     ensure!(
         verdict == Turn::FileRead,
         "the reader found the file corrupted"
@@ -249,7 +260,10 @@ fn reader(name: &str, out: &Path) -> anyhow::Result<ExitCode> {
             Err(e) => return Err(e.into()),
         }
     };
-    let info = seg.info().context("the demo segment has no header")?;
+    let info = seg
+        .info()
+        .context("the demo segment has no header")?
+        .clone();
     say(
         ME,
         &format!(
@@ -261,7 +275,8 @@ fn reader(name: &str, out: &Path) -> anyhow::Result<ExitCode> {
     );
     let flag = turn(&seg)?;
 
-    wait_for(flag, &[Turn::MessageWritten], "writer")?;
+    let writer = Some(info.creator);
+    wait_for(flag, &[Turn::MessageWritten], "writer", writer)?;
     let (msg, sum) = take(&seg)?;
     ensure!(xxh3_64(&msg) == sum, "the message is corrupted");
     say(
@@ -272,7 +287,7 @@ fn reader(name: &str, out: &Path) -> anyhow::Result<ExitCode> {
     // the message, so it may overwrite the data area.
     flag.store(Turn::MessageRead as u32, Ordering::Release);
 
-    wait_for(flag, &[Turn::FileWritten], "writer")?;
+    wait_for(flag, &[Turn::FileWritten], "writer", writer)?;
     let (data, sum) = take(&seg)?;
     let got = xxh3_64(&data);
     if got != sum {
