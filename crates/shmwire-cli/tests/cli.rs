@@ -34,6 +34,12 @@ fn shmwire(args: &[&str]) -> Output {
         .expect("run shmwire")
 }
 
+/// `shmwire create NAME --size SIZE --persist`, which must succeed.
+fn create_persisted(name: &str, size: &str) {
+    let o = shmwire(&["create", name, "--size", size, "--persist"]);
+    assert_eq!(code(&o), 0, "create {name}: {}", stderr(&o));
+}
+
 fn code(o: &Output) -> i32 {
     o.status.code().expect("exited normally")
 }
@@ -100,10 +106,7 @@ fn create_write_read_info_rm_as_separate_commands() {
 fn ls_lists_our_segment_as_json() {
     let n = unique("ls");
     let _c = Cleanup(n.clone());
-    assert_eq!(
-        code(&shmwire(&["create", &n, "--size", "100", "--persist"])),
-        0
-    );
+    create_persisted(&n, "100");
     let o = shmwire(&["ls", "--json"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -173,10 +176,7 @@ fn bad_input_gets_one_sentence_exit_2_and_leaves_nothing() {
 fn exclusive_create_refuses_an_existing_name_and_keeps_its_data() {
     let n = unique("excl");
     let _c = Cleanup(n.clone());
-    assert_eq!(
-        code(&shmwire(&["create", &n, "--size", "4KiB", "--persist"])),
-        0
-    );
+    create_persisted(&n, "4KiB");
     assert_eq!(code(&shmwire(&["write", &n, "precious"])), 0);
     let o = shmwire(&["create", &n, "--size", "4KiB", "--persist"]);
     assert_eq!(code(&o), 2);
@@ -188,10 +188,7 @@ fn exclusive_create_refuses_an_existing_name_and_keeps_its_data() {
 fn a_write_that_does_not_fit_writes_nothing() {
     let n = unique("full");
     let _c = Cleanup(n.clone());
-    assert_eq!(
-        code(&shmwire(&["create", &n, "--size", "16", "--persist"])),
-        0
-    );
+    create_persisted(&n, "16");
     assert_eq!(code(&shmwire(&["write", &n, "0123456789abcdef"])), 0);
     let o = shmwire(&["write", &n, "--offset", "10", "0123456789"]);
     assert_eq!(code(&o), 2);
@@ -205,10 +202,7 @@ fn a_write_that_does_not_fit_writes_nothing() {
 fn write_takes_files_and_stdin() {
     let n = unique("src");
     let _c = Cleanup(n.clone());
-    assert_eq!(
-        code(&shmwire(&["create", &n, "--size", "1MiB", "--persist"])),
-        0
-    );
+    create_persisted(&n, "1MiB");
     let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let path = std::env::temp_dir().join(format!("{n}.bin"));
     std::fs::write(&path, &data).unwrap();
@@ -349,10 +343,7 @@ fn another_user_cannot_open_an_owner_only_segment() {
     }
     let n = unique("perm");
     let _c = Cleanup(n.clone());
-    assert_eq!(
-        code(&shmwire(&["create", &n, "--size", "4KiB", "--persist"])),
-        0
-    );
+    create_persisted(&n, "4KiB");
     let as_nobody = |args: &[&str]| {
         Command::new("setpriv")
             .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
