@@ -7,6 +7,11 @@
 //!   `CreateFileMappingW` on the paging file) and [`View`]s of it.
 //! * [`Processes`]: process identity (pid + start time) and liveness, so that a recycled pid
 //!   is never mistaken for a live peer.
+//! * [`FileMapping`]: views of an open file ([`FileMap`]: `mmap` of the file on POSIX, a
+//!   section made with `CreateFileMappingW(hFile, ...)` on Windows, optionally named).
+//! * [`WordWait`] and the named kernel objects ([`KernelMutex`], [`KernelEvent`],
+//!   [`KernelSemaphore`]): sleeping and waking across processes, the base of shmwire's
+//!   robust mutex, events and semaphores (futex on Linux; kernel objects on Windows).
 //! * [`Lifetime`]: how a named object is removed, and (where objects die with their last
 //!   handle, i.e. Windows) how a holder process keeps one alive until it is removed.
 //!
@@ -31,6 +36,21 @@ use windows as backend;
 compile_error!("shmwire supports Unix (Linux, macOS) and Windows only");
 
 pub use backend::{Os, Shm, View};
+
+mod file;
+pub use backend::FileMap;
+pub use file::{FileAccess, FileMapping};
+
+mod sync;
+pub use backend::sync::{NamedEvent, NamedMutex, NamedSemaphore};
+pub use sync::{
+    KernelEvent, KernelMutex, KernelSemaphore, MutexAcquired, WaitOutcome, WordWait,
+    KERNEL_SYNC_OBJECTS, WORD_WAIT_MECHANISM,
+};
+
+/// Whether file mappings can have names of their own (true on Windows, where a section made
+/// for a file can be named and opened by name; false on POSIX, where the path is the name).
+pub const FILE_MAPPINGS_HAVE_NAMES: bool = backend::FILE_MAPPINGS_HAVE_NAMES;
 
 /// Longest valid segment name on this platform, in bytes (UTF-8).
 ///
@@ -215,11 +235,19 @@ pub enum Liveness {
 pub trait Processes {
     /// The calling process.
     fn current_process() -> ProcessId;
-    /// Whether `process` is still running (pid and start time both match).
+    /// Whether `process` is still running (pid and start time both match). A process that
+    /// has ended but not been reaped yet (a zombie) is [`Liveness::Dead`].
     fn liveness(process: ProcessId) -> Liveness;
+    /// Whether some running process has this pid, whatever its start time (zombies do not
+    /// count). For callers that know a pid but not yet its start time.
+    fn process_exists(pid: u32) -> bool;
 }
 
 mod sddl;
 
 #[cfg(test)]
 mod conformance;
+#[cfg(test)]
+mod file_conformance;
+#[cfg(test)]
+mod sync_conformance;

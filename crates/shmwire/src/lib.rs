@@ -49,6 +49,21 @@
 //! holder process ([`Segment::hold_until_removed`]); the `shmwire` CLI starts one for
 //! `create --persist`.
 //!
+//! # Mapped files
+//!
+//! [`MappedFile`] maps a file read-only, read-write or copy-on-write; [`MappedFile::view`]
+//! maps any offset and length (alignment is handled inside); [`WindowedReader`] reads files
+//! larger than memory through one window at a time; [`FileView::flush`] makes writes
+//! durable. The [`mod@file`] module explains durability, the `SIGBUS` caveat of truncated files,
+//! and sharing a file mapping by name.
+//!
+//! # Synchronization
+//!
+//! [`sync`] has a [`RobustMutex`](sync::RobustMutex) that survives the death of its holder
+//! (the next locker is told and can repair the data), [`Event`](sync::Event)s and
+//! [`Semaphore`](sync::Semaphore)s, all living at offsets inside a segment, every wait with
+//! a try / blocking / timeout form.
+//!
 //! # Trust
 //!
 //! Everything read from shared memory is untrusted: headers are validated before use, every
@@ -58,15 +73,21 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod file;
 mod header;
 mod inspect;
 mod name;
 mod region;
 mod segment;
+pub mod sync;
 
 use std::fmt;
 
 pub use error::{AccessError, CreateError, OpenError, OpenOrCreateError, RemoveError};
+pub use file::{
+    FileAccess, FileOpenError, FileOptions, FileView, FlushError, MappedFile, ReadError,
+    ViewAccessError, ViewError, WindowedReader,
+};
 pub use header::SegmentInfo;
 pub use inspect::{Inspection, SegmentState};
 pub use name::{Name, NameError, NameProblem};
@@ -87,12 +108,16 @@ pub struct Kind(pub u32);
 impl Kind {
     /// Plain bytes (`shmwire create`).
     pub const BYTES: Kind = Kind(1);
+    /// A sync segment of the CLI (`shmwire lock`/`signal`/`wait`): a robust mutex at payload
+    /// offset 0 and an event at 128 (see `docs/layout.md`).
+    pub const SYNC: Kind = Kind(2);
 }
 
 impl fmt::Display for Kind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Kind::BYTES => f.write_str("bytes"),
+            Kind::SYNC => f.write_str("sync"),
             Kind(k) => write!(f, "kind {k:#x}"),
         }
     }

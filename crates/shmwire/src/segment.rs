@@ -610,6 +610,14 @@ impl Segment {
         &self.name
     }
 
+    /// The name and namespace as the platform layer takes them (for derived kernel objects).
+    pub(crate) fn object_name(&self) -> ObjectName<'_> {
+        ObjectName {
+            name: self.name.as_str(),
+            namespace: self.namespace,
+        }
+    }
+
     /// Payload size in bytes: exact for segments with a header; for raw segments, the OS
     /// object's size (page-rounded on Windows).
     pub fn len(&self) -> u64 {

@@ -45,7 +45,7 @@ pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Starts a detached `shmwire hold NAME` and waits until it holds the segment.
-fn spawn_holder(name: &str, global: bool) -> anyhow::Result<()> {
+pub(super) fn spawn_holder(name: &str, global: bool) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find the shmwire executable")?;
     let mut cmd = Command::new(exe);
     cmd.arg("hold").arg(name);

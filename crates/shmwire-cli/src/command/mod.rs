@@ -3,9 +3,14 @@
 mod create;
 mod demo;
 mod info;
+mod lock;
 mod ls;
+mod map;
 mod read;
 mod rm;
+mod signal;
+mod sync_segment;
+mod wait;
 mod write;
 
 use std::process::ExitCode;
@@ -23,6 +28,10 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Info(a) => info::run(a),
         Command::Ls(a) => ls::run(a),
         Command::Rm(a) => rm::run(a),
+        Command::Map(a) => map::run(a),
+        Command::Lock(a) => lock::run(a),
+        Command::Signal(a) => signal::run(a),
+        Command::Wait(a) => wait::run(a),
         Command::Hold(a) => create::hold(a),
     }
 }
@@ -31,3 +40,5 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 fn options(target: &Target) -> SegmentOptions {
     SegmentOptions::new().global(target.global)
 }
+
+pub use sync_segment::parse_timeout;

@@ -10,7 +10,9 @@
 //! pointers.
 #![allow(unsafe_code)]
 
+mod file;
 mod process;
+pub(crate) mod sync;
 
 use std::io;
 use std::ptr::NonNull;
@@ -22,6 +24,8 @@ use rustix::shm;
 
 use crate::{Access, Lifetime, ListedObject, ObjectName, Permissions, SharedMemory};
 
+pub use file::FileMap;
+pub(crate) use file::FILE_MAPPINGS_HAVE_NAMES;
 pub use process::Os;
 
 #[cfg(target_vendor = "apple")]

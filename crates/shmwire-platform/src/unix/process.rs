@@ -19,9 +19,11 @@ impl Processes for Os {
     }
 
     fn liveness(process: ProcessId) -> Liveness {
-        match start_time(process.pid) {
+        match probe(process.pid) {
+            // Ended, waiting to be reaped: it will never run again (nor unlock anything).
+            Some(p) if p.zombie => Liveness::Dead,
             Some(_) if process.start_time == 0 => Liveness::Unknown,
-            Some(t) if t == process.start_time => Liveness::Alive,
+            Some(p) if p.start_time == process.start_time => Liveness::Alive,
             Some(_) => Liveness::Dead,
             None => {
                 if exists(process.pid) {
@@ -32,6 +34,23 @@ impl Processes for Os {
             }
         }
     }
+
+    fn process_exists(pid: u32) -> bool {
+        match probe(pid) {
+            Some(p) => !p.zombie,
+            None => exists(pid),
+        }
+    }
+}
+
+/// What the OS tells of a running (or zombie) process.
+struct Probe {
+    start_time: u64,
+    zombie: bool,
+}
+
+fn start_time(pid: u32) -> Option<u64> {
+    probe(pid).map(|p| p.start_time)
 }
 
 /// Whether any process has this pid (`kill(pid, 0)`: EPERM still means it exists).
@@ -49,9 +68,19 @@ fn exists(pid: u32) -> bool {
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn start_time(pid: u32) -> Option<u64> {
+fn probe(pid: u32) -> Option<Probe> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat_start_time(&stat)
+    Some(Probe {
+        start_time: parse_stat_start_time(&stat)?,
+        zombie: matches!(parse_stat_state(&stat), Some('Z' | 'X' | 'x')),
+    })
+}
+
+/// Field 3 of `/proc/<pid>/stat`: the state letter (`Z` zombie, `X`/`x` dead).
+#[cfg(any(target_os = "linux", target_os = "android", test))]
+fn parse_stat_state(stat: &str) -> Option<char> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_ascii_whitespace().next()?.chars().next()
 }
 
 /// Field 22 of `/proc/<pid>/stat`. The command name (field 2) is in parentheses and may itself
@@ -65,7 +94,7 @@ fn parse_stat_start_time(stat: &str) -> Option<u64> {
 
 #[cfg(target_vendor = "apple")]
 #[allow(unsafe_code)]
-fn start_time(pid: u32) -> Option<u64> {
+fn probe(pid: u32) -> Option<Probe> {
     let mut info = std::mem::MaybeUninit::<libc::proc_bsdinfo>::zeroed();
     let size = std::mem::size_of::<libc::proc_bsdinfo>() as libc::c_int;
     // SAFETY: `info` is a writable buffer of exactly `size` bytes, as PROC_PIDTBSDINFO needs;
@@ -84,7 +113,10 @@ fn start_time(pid: u32) -> Option<u64> {
     }
     // SAFETY: the kernel filled the whole struct (n == size); it is plain old data.
     let info = unsafe { info.assume_init() };
-    Some(info.pbi_start_tvsec * 1_000_000 + info.pbi_start_tvusec)
+    Some(Probe {
+        start_time: info.pbi_start_tvsec * 1_000_000 + info.pbi_start_tvusec,
+        zombie: info.pbi_status == libc::SZOMB,
+    })
 }
 
 #[cfg(test)]
@@ -98,6 +130,31 @@ mod tests {
         assert_eq!(parse_stat_start_time(line), Some(987654));
         assert_eq!(parse_stat_start_time("garbage"), None);
         assert_eq!(parse_stat_start_time("1 (x) S 1 2"), None);
+        assert_eq!(parse_stat_state(line), Some('S'));
+        assert_eq!(parse_stat_state("7 (a) b) Z 1"), Some('Z'));
+        assert_eq!(parse_stat_state("garbage"), None);
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn a_zombie_is_dead_and_does_not_exist() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        // Not reaped yet: it becomes a zombie once it exits.
+        while probe(pid).is_some_and(|p| !p.zombie) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let p = probe(pid).expect("an unreaped child is still in /proc");
+        assert!(p.zombie);
+        let id = ProcessId {
+            pid,
+            start_time: p.start_time,
+        };
+        assert_eq!(Os::liveness(id), Liveness::Dead);
+        assert!(!Os::process_exists(pid));
+        child.wait().unwrap();
+        assert!(Os::process_exists(std::process::id()));
     }
 
     #[test]

@@ -9,8 +9,10 @@
 //! unmaps it once, in `Drop`. Shared bytes are never turned into Rust references.
 #![allow(unsafe_code)]
 
+mod file;
 mod list;
 mod process;
+pub(crate) mod sync;
 
 use std::io;
 use std::ptr::{null_mut, NonNull};
@@ -43,6 +45,8 @@ use crate::{
     DERIVED_MARKER,
 };
 
+pub use file::FileMap;
+pub(crate) use file::FILE_MAPPINGS_HAVE_NAMES;
 pub use process::Os;
 
 pub(crate) const NAME_MAX: usize = 200;

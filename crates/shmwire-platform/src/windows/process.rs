@@ -79,4 +79,8 @@ impl Processes for Os {
             Probe::NoAccess => Liveness::Unknown,
         }
     }
+
+    fn process_exists(pid: u32) -> bool {
+        matches!(probe(pid), Probe::Running { .. } | Probe::NoAccess)
+    }
 }

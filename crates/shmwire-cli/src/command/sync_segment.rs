@@ -1,0 +1,88 @@
+//! The sync segment behind `shmwire lock`, `signal` and `wait`.
+//!
+//! NAME is a segment of kind `sync` (2) with a 4096-byte payload: a robust mutex at payload
+//! offset 0 and an event at 128 (auto-reset unless created with `--manual`). The first of
+//! lock/signal/wait to use a NAME creates it (open-or-create, so concurrent first uses agree)
+//! and it stays until `shmwire rm NAME`, like `create --persist`: on Windows a detached
+//! holder process keeps it. Layout: `docs/layout.md`, "CLI sync segment".
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use shmwire::sync::{Event, EventMode, RobustMutex};
+use shmwire::{Kind, Opened, Segment, SegmentOptions};
+
+use crate::cli::SyncTarget;
+
+/// Payload size of a sync segment.
+pub const PAYLOAD: u64 = 4096;
+/// Payload offset of the mutex.
+pub const MUTEX_AT: u64 = 0;
+/// Payload offset of the event.
+pub const EVENT_AT: u64 = 128;
+
+/// Opens NAME's sync segment, creating it on first use.
+pub fn open(target: &SyncTarget) -> anyhow::Result<Segment> {
+    let name = target.name.as_str();
+    let mode = if target.manual {
+        EventMode::ManualReset
+    } else {
+        EventMode::AutoReset
+    };
+    let mut init_error = None;
+    let (seg, opened) = SegmentOptions::new()
+        .global(target.global)
+        .kind(Kind::SYNC)
+        .persist(true)
+        .open_or_create(name, PAYLOAD, |seg| {
+            if let Err(e) = RobustMutex::init_in(seg, MUTEX_AT) {
+                init_error = Some(anyhow::Error::from(e));
+            }
+            if let Err(e) = Event::init_in(seg, EVENT_AT, mode) {
+                init_error = Some(anyhow::Error::from(e));
+            }
+        })?;
+    if let Some(e) = init_error {
+        let _ = SegmentOptions::new().global(target.global).remove(name);
+        return Err(e.context(format!("cannot set up sync segment {name:?}")));
+    }
+    if opened == Opened::Created && !shmwire::NAMES_OUTLIVE_HANDLES {
+        super::create::spawn_holder(name, target.global)
+            .with_context(|| format!("cannot keep sync segment {name:?} alive"))?;
+    }
+    if target.manual {
+        let found = Event::open_in(&seg, EVENT_AT)?.mode();
+        if found != EventMode::ManualReset {
+            bail!(
+                "sync segment {name:?} has an auto-reset event (it was created without \
+                 --manual); remove it with `shmwire rm {name}` to change that"
+            );
+        }
+    }
+    Ok(seg)
+}
+
+/// `--timeout`: `500ms`, `10s`, `2m`, or a bare number of seconds (`1.5`).
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if let Ok(secs) = s.parse::<f64>() {
+        return Duration::try_from_secs_f64(secs)
+            .map_err(|_| format!("{s:?} is not a duration: seconds must be >= 0"));
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration ({e})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_parse_with_and_without_units() {
+        assert_eq!(parse_timeout("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_timeout("0.25"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_timeout("300ms"), Ok(Duration::from_millis(300)));
+        assert_eq!(parse_timeout("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_timeout("-1").is_err());
+        assert!(parse_timeout("soon").is_err());
+    }
+}

@@ -1,0 +1,28 @@
+//! `shmwire wait NAME [--timeout T]`: waits for the event of a sync segment.
+
+use std::process::ExitCode;
+
+use shmwire::sync::Event;
+
+use super::sync_segment::{self, EVENT_AT};
+use crate::cli::WaitArgs;
+use crate::No;
+
+pub fn run(args: WaitArgs) -> anyhow::Result<ExitCode> {
+    let name = args.target.name.as_str();
+    let seg = sync_segment::open(&args.target)?;
+    let event = Event::open_in(&seg, EVENT_AT)?;
+    match args.timeout {
+        None => event.wait()?,
+        Some(t) => {
+            if !event.wait_timeout(t)? {
+                return Err(No(format!(
+                    "timed out after {} waiting for a signal on {name:?}",
+                    humantime::format_duration(t)
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

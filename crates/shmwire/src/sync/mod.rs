@@ -1,0 +1,135 @@
+//! Synchronization between processes, living in a segment: a [`RobustMutex`] that survives
+//! the death of its holder, [`Event`]s (auto and manual reset) and counting [`Semaphore`]s.
+//!
+//! Each object occupies 128 bytes at a 128-aligned payload offset of a [`Segment`]. The
+//! creator initializes it (`init_in`, typically inside the `init` closure of
+//! [`SegmentOptions::open_or_create`](crate::SegmentOptions::open_or_create), so nobody sees
+//! it half-made); every process then opens it (`open_in`) at the same offset:
+//!
+//! ```
+//! use shmwire::{Segment, sync::{Event, EventMode, RobustMutex}};
+//! # let name = format!("doc-sync-{}", std::process::id());
+//! // Every process runs this; the first one creates and initializes.
+//! let (seg, _) = Segment::options().open_or_create(&name, 4096, |seg| {
+//!     RobustMutex::init_in(seg, 0).expect("room for the mutex");
+//!     Event::init_in(seg, 128, EventMode::AutoReset).expect("room for the event");
+//! })?;
+//! let lock = RobustMutex::open_in(&seg, 0)?;
+//! let ready = Event::open_in(&seg, 128)?;
+//!
+//! let guard = lock.lock()?;
+//! seg.write_at(256, b"data")?;
+//! drop(guard);
+//! ready.set()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Every wait comes in three forms: `try_…` (never waits), blocking, and `…_timeout`.
+//! Internally every wait sleeps in slices of at most a few tens of milliseconds and looks
+//! again, so a dead peer or a corrupted word costs a bounded delay or an error, never a hang.
+//!
+//! # Mechanisms
+//!
+//! | | Linux | macOS | Windows |
+//! |---|---|---|---|
+//! | sleeping | `futex` on the word in the segment (shared, not private) | polling fallback (≤ 1 ms steps), reported by [`wait_mechanism`] | named kernel objects |
+//! | owner died | pid + start time of the holder, read from the word | same | `WAIT_ABANDONED` |
+//!
+//! Kernel objects are named `<Local\|Global\><segment>~shmwire-<kind>-<offset>`, which never
+//! collides with a segment name (names may not contain `~shmwire-`).
+//!
+//! # Safety
+//!
+//! `place` turns a payload offset into a reference to a protocol struct. Invariants: the
+//! struct lies inside the payload (checked with overflow checks), is aligned for its type
+//! (checked against the real address), the segment is mapped read-write (checked), and the
+//! reference does not outlive the `&Segment` it was made from (lifetime `'s`), whose mapping
+//! outlives it. Every field of the structs is an atomic (reserved words too), so other
+//! processes writing the same bytes at any time is allowed through `&T`.
+#![allow(unsafe_code)]
+
+mod error;
+mod event;
+mod mutex;
+mod semaphore;
+pub(crate) mod shim;
+
+use std::time::{Duration, Instant};
+
+pub use error::{LockError, PostError, SyncOpenError, UnlockError, WaitError};
+pub use event::{Event, EventMode};
+pub use mutex::{MutexGuard, RobustMutex};
+pub use semaphore::{Semaphore, MAX_COUNT};
+
+use crate::Segment;
+
+/// Longest an event or semaphore waiter sleeps before it looks at the word again.
+pub(crate) const SLICE: Duration = Duration::from_millis(50);
+
+/// How this platform's synchronization objects wait: `"futex"` (Linux),
+/// `"polling (macOS fallback)"` (macOS: `os_sync_wait_on_address` is not used yet), or
+/// `"windows-kernel-objects"`.
+pub fn wait_mechanism() -> &'static str {
+    if shmwire_platform::KERNEL_SYNC_OBJECTS {
+        "windows-kernel-objects"
+    } else {
+        shmwire_platform::WORD_WAIT_MECHANISM
+    }
+}
+
+/// How long a wait may last.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Patience {
+    /// Do not wait.
+    Try,
+    /// Until the deadline (`None`: for ever).
+    Until(Option<Instant>),
+}
+
+impl Patience {
+    /// How long to sleep next (at most `slice`), or `None` if the wait is over.
+    pub(crate) fn next_slice(self, slice: Duration) -> Option<Duration> {
+        match self {
+            Patience::Try => None,
+            Patience::Until(None) => Some(slice),
+            Patience::Until(Some(d)) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Some(left.min(slice)),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// The protocol struct `T` at payload `offset` of `seg` (see the module's Safety section).
+fn place<'s, T>(seg: &'s Segment, offset: u64, what: &'static str) -> Result<&'s T, SyncOpenError> {
+    let name = || seg.name().to_string();
+    let Some(base) = seg.as_mut_ptr() else {
+        return Err(SyncOpenError::ReadOnly { name: name(), what });
+    };
+    let needed = std::mem::size_of::<T>() as u64;
+    let fits = offset
+        .checked_add(needed)
+        .is_some_and(|end| end <= seg.len());
+    if !fits {
+        return Err(SyncOpenError::OutOfRange {
+            name: name(),
+            what,
+            offset,
+            needed,
+            size: seg.len(),
+        });
+    }
+    // In bounds, so `offset` fits in usize (the payload is mapped).
+    let addr = base as usize + offset as usize;
+    if addr % std::mem::align_of::<T>() != 0 || offset % 128 != 0 {
+        return Err(SyncOpenError::Misaligned {
+            name: name(),
+            what,
+            offset,
+        });
+    }
+    // SAFETY: `[offset, offset + size_of::<T>())` is inside the read-write payload (checked
+    // above), the address is aligned for `T` (checked), and the mapping outlives `'s`. `T`
+    // is made of atomics only, so concurrent writes by other processes are allowed.
+    Ok(unsafe { &*base.add(offset as usize).cast::<T>() })
+}
