@@ -78,6 +78,34 @@ pub fn allocation_granularity() -> u64 {
     backend::allocation_granularity()
 }
 
+/// This process's identity, its start time computed once per pid: reading it costs
+/// microseconds (`/proc/self/stat`, `GetProcessTimes`), and a lock must not pay that on every
+/// acquisition. A forked child has a new pid, so it recomputes. An unknown start time (0) is
+/// not cached.
+pub(crate) fn cached_identity(pid: u32, start_time: impl FnOnce() -> u64) -> ProcessId {
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+    static PID: AtomicU32 = AtomicU32::new(0);
+    static START: AtomicU64 = AtomicU64::new(0);
+    // ORDERING: Acquire — pairs with the Release store of PID below: seeing our pid there
+    // means START holds our start time (a process's pid and start time never change).
+    if PID.load(Ordering::Acquire) == pid {
+        return ProcessId {
+            pid,
+            start_time: START.load(Ordering::Relaxed),
+        };
+    }
+    let start = start_time();
+    if start != 0 {
+        START.store(start, Ordering::Relaxed);
+        // ORDERING: Release — publishes START; pairs with the Acquire load above.
+        PID.store(pid, Ordering::Release);
+    }
+    ProcessId {
+        pid,
+        start_time: start,
+    }
+}
+
 /// Stops child processes started from now on from inheriting this process's standard input,
 /// output and error *implicitly*. Call it before starting a long-lived detached child (the
 /// Windows holder process), or whoever reads our output waits for that child too.

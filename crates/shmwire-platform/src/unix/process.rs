@@ -12,10 +12,7 @@ pub struct Os;
 impl Processes for Os {
     fn current_process() -> ProcessId {
         let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
-        ProcessId {
-            pid,
-            start_time: start_time(pid).unwrap_or(0),
-        }
+        crate::cached_identity(pid, || start_time(pid).unwrap_or(0))
     }
 
     fn liveness(process: ProcessId) -> Liveness {

@@ -64,11 +64,10 @@ impl Processes for Os {
     fn current_process() -> ProcessId {
         // SAFETY: no preconditions.
         let pid = unsafe { GetCurrentProcessId() };
-        let start_time = match probe(pid) {
+        crate::cached_identity(pid, || match probe(pid) {
             Probe::Running { start_time } => start_time,
             _ => 0,
-        };
-        ProcessId { pid, start_time }
+        })
     }
 
     fn liveness(process: ProcessId) -> Liveness {
