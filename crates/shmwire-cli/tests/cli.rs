@@ -1,55 +1,19 @@
 //! The CLI contract, driven through the real `shmwire` binary as separate processes.
 
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
 
-const BIN: &str = env!("CARGO_BIN_EXE_shmwire");
+use std::process::{Command, Stdio};
+
+use common::{code, shmwire, stderr, stdout, Cleanup, BIN};
 
 fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "swcli-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Removes the segment when the test ends, however it ends.
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = Command::new(BIN)
-            .args(["rm", &self.0])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-fn shmwire(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run shmwire")
+    common::unique_with("swcli", tag)
 }
 
 /// `shmwire create NAME --size SIZE --persist`, which must succeed.
 fn create_persisted(name: &str, size: &str) {
     let o = shmwire(&["create", name, "--size", size, "--persist"]);
     assert_eq!(code(&o), 0, "create {name}: {}", stderr(&o));
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exited normally")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[test]

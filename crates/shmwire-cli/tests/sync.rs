@@ -1,39 +1,15 @@
 //! `shmwire lock`, `signal` and `wait`, driven through the real binary. Long-running commands
 //! under a lock are `shmwire wait OTHER --timeout 30` (portable: no `sleep` on Windows).
 
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
+
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_shmwire");
+use common::{code, shmwire, stderr, Cleanup, BIN};
 
 fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "swcs-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Removes the sync segment when the test ends, however it ends.
-struct Cleanup(String);
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = Command::new(BIN)
-            .args(["rm", &self.0])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-fn shmwire(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run shmwire")
+    common::unique_with("swcs", tag)
 }
 
 fn start(args: &[&str]) -> Child {
@@ -44,14 +20,6 @@ fn start(args: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start shmwire")
-}
-
-fn code(o: &Output) -> i32 {
-    o.status.code().expect("exited normally")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Waits (bounded) until `shmwire lock NAME --timeout 0` says the lock is held.
