@@ -20,6 +20,9 @@
 //!   expecting 0 for at most one slice, `waiters -= 1`, and look again.
 //! * **reset**: `state = 0`.
 //!
+//! The waiter counting, fences and futex calls are `wait_counted` / `wake_counted` in
+//! `sync/mod.rs`, shared with the semaphore.
+//!
 //! **Why no wakeup is lost**: the setter's store of `state` and load of `waiters`, and the
 //! waiter's increment of `waiters` and the futex's compare of `state` (made atomically with
 //! going to sleep, under the lock that `wake` also takes), are separated by SeqCst fences on
@@ -39,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use shmwire_platform::{KernelEvent, NamedEvent};
 
-use super::shim::{self, fence, AtomicU32, Ordering};
+use super::shim::{AtomicU32, Ordering};
 use super::{Patience, SyncOpenError, WaitError};
 use crate::Segment;
 
@@ -122,18 +125,11 @@ impl RawEvent {
         // ORDERING: Release — publishes what the setter wrote before; pairs with the Acquire
         // CAS/load in `try_consume`.
         self.state.store(1, Ordering::Release);
-        // ORDERING: SeqCst fence — orders our store of `state` before our load of `waiters`;
-        // pairs with the SeqCst fence in `wait` between its increment of `waiters` and the
-        // futex's compare of `state` (module docs: no lost wakeup).
-        fence(Ordering::SeqCst);
-        if self.waiters.load(Ordering::Relaxed) != 0 {
-            let n = if mode == EventMode::ManualReset {
-                u32::MAX
-            } else {
-                1
-            };
-            shim::wake(&self.state, n);
-        }
+        let n = match mode {
+            EventMode::ManualReset => u32::MAX,
+            EventMode::AutoReset => 1,
+        };
+        super::wake_counted(&self.state, &self.waiters, n);
     }
 
     pub(crate) fn reset(&self) {
@@ -166,20 +162,9 @@ impl RawEvent {
 
     /// Waits for a set (word protocol). `Ok(false)`: timed out (or `Try` found none).
     pub(crate) fn wait(&self, mode: EventMode, patience: Patience) -> Result<bool, String> {
-        loop {
-            if self.try_consume(mode)? {
-                return Ok(true);
-            }
-            let Some(slice) = patience.next_slice(super::SLICE) else {
-                return Ok(false);
-            };
-            self.waiters.fetch_add(1, Ordering::Relaxed);
-            // ORDERING: SeqCst fence — orders our increment of `waiters` before the futex's
-            // compare of `state`; pairs with the SeqCst fence in `set`.
-            fence(Ordering::SeqCst);
-            shim::wait(&self.state, 0, Some(slice));
-            self.waiters.fetch_sub(1, Ordering::Relaxed);
-        }
+        super::wait_counted(&self.state, &self.waiters, patience, || {
+            self.try_consume(mode)
+        })
     }
 
     /// Windows: the state word as a mirror of the kernel event.

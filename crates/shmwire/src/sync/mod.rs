@@ -100,6 +100,47 @@ impl Patience {
     }
 }
 
+/// The waiting half of the counted-waiter protocol that events and semaphores share: `take`
+/// tries to consume what the waker publishes in `word`; between tries, sleep on `word` while
+/// it holds 0 (nothing to take), counted in `waiters`, in slices of at most [`SLICE`].
+///
+/// No lost wakeup: we increment `waiters`, fence, then the futex compares `word` with 0; the
+/// waker ([`wake_counted`]) changes `word`, fences, then loads `waiters`. By the two SeqCst
+/// fences, either the waker sees our count and wakes us, or our futex compare sees its
+/// change and does not sleep. `Ok(false)`: the patience ran out (or `Try` found nothing).
+pub(crate) fn wait_counted(
+    word: &shim::AtomicU32,
+    waiters: &shim::AtomicU32,
+    patience: Patience,
+    mut take: impl FnMut() -> Result<bool, String>,
+) -> Result<bool, String> {
+    loop {
+        if take()? {
+            return Ok(true);
+        }
+        let Some(slice) = patience.next_slice(SLICE) else {
+            return Ok(false);
+        };
+        waiters.fetch_add(1, shim::Ordering::Relaxed);
+        // ORDERING: SeqCst fence — orders our increment of `waiters` before the futex's
+        // compare of `word`; pairs with the SeqCst fence in `wake_counted`.
+        shim::fence(shim::Ordering::SeqCst);
+        shim::wait(word, 0, Some(slice));
+        waiters.fetch_sub(1, shim::Ordering::Relaxed);
+    }
+}
+
+/// The waking half of the counted-waiter protocol: call it after changing `word`; wakes up
+/// to `n` sleepers if any are counted (see [`wait_counted`] for why none is lost).
+pub(crate) fn wake_counted(word: &shim::AtomicU32, waiters: &shim::AtomicU32, n: u32) {
+    // ORDERING: SeqCst fence — orders the caller's change of `word` before our load of
+    // `waiters`; pairs with the SeqCst fence in `wait_counted`.
+    shim::fence(shim::Ordering::SeqCst);
+    if waiters.load(shim::Ordering::Relaxed) != 0 {
+        shim::wake(word, n);
+    }
+}
+
 /// The protocol struct `T` at payload `offset` of `seg` (see the module's Safety section).
 fn place<'s, T>(seg: &'s Segment, offset: u64, what: &'static str) -> Result<&'s T, SyncOpenError> {
     let name = || seg.name().to_string();

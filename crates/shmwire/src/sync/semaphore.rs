@@ -16,6 +16,9 @@
 //! * **wait**: CAS `c → c − 1` (Acquire) while `c > 0`; otherwise `waiters += 1`, SeqCst fence,
 //!   futex-wait on `count` expecting 0 for at most one slice, `waiters -= 1`, look again.
 //!
+//! The waiter counting, fences and futex calls are `wait_counted` / `wake_counted` in
+//! `sync/mod.rs`, shared with the event.
+//!
 //! **Why no wakeup is lost**: as for events, the poster's increment of `count` and load of
 //! `waiters`, and the waiter's increment of `waiters` and the futex's compare of `count`,
 //! are separated by SeqCst fences on both sides: the poster sees the waiter (and wakes one), or the waiter's
@@ -31,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use shmwire_platform::{KernelSemaphore, NamedSemaphore};
 
-use super::shim::{self, fence, AtomicU32, Ordering};
+use super::shim::{AtomicU32, Ordering};
 use super::{Patience, PostError, SyncOpenError, WaitError};
 use crate::Segment;
 
@@ -122,12 +125,7 @@ impl RawSemaphore {
                 Err(now) => c = now,
             }
         }
-        // ORDERING: SeqCst fence — orders our increment of `count` before our load of
-        // `waiters`; pairs with the SeqCst fence in `wait` (module docs: no lost wakeup).
-        fence(Ordering::SeqCst);
-        if self.waiters.load(Ordering::Relaxed) != 0 {
-            shim::wake(&self.count, 1);
-        }
+        super::wake_counted(&self.count, &self.waiters, 1);
         Ok(())
     }
 
@@ -152,20 +150,7 @@ impl RawSemaphore {
     }
 
     pub(crate) fn wait(&self, max: u32, patience: Patience) -> Result<bool, String> {
-        loop {
-            if self.try_take(max)? {
-                return Ok(true);
-            }
-            let Some(slice) = patience.next_slice(super::SLICE) else {
-                return Ok(false);
-            };
-            self.waiters.fetch_add(1, Ordering::Relaxed);
-            // ORDERING: SeqCst fence — orders our increment of `waiters` before the futex's
-            // compare of `count`; pairs with the SeqCst fence in `post`.
-            fence(Ordering::SeqCst);
-            shim::wait(&self.count, 0, Some(slice));
-            self.waiters.fetch_sub(1, Ordering::Relaxed);
-        }
+        super::wait_counted(&self.count, &self.waiters, patience, || self.try_take(max))
     }
 
     /// The count now (informational; Windows: the best-effort mirror).
