@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::*;
 
-fn unique(tag: &str) -> String {
+pub(crate) fn unique(tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     format!(
         "swp-{tag}-{}-{}",
@@ -16,7 +16,7 @@ fn unique(tag: &str) -> String {
     )
 }
 
-fn name(n: &str) -> ObjectName<'_> {
+pub(crate) fn name(n: &str) -> ObjectName<'_> {
     ObjectName {
         name: n,
         namespace: Namespace::Local,

@@ -7,23 +7,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::conformance::{name, unique};
 use crate::*;
-
-fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "swps-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-fn name(n: &str) -> ObjectName<'_> {
-    ObjectName {
-        name: n,
-        namespace: Namespace::Local,
-    }
-}
 
 #[test]
 fn a_wait_on_a_word_that_differs_returns_at_once() {

@@ -59,6 +59,17 @@ fn millis(timeout: Option<Duration>) -> u32 {
     }
 }
 
+/// Waits for an event or semaphore: `true` signalled, `false` timed out.
+fn wait_signalled(h: HANDLE, timeout: Option<Duration>) -> io::Result<bool> {
+    match wait_handle(h, timeout)? {
+        WAIT_OBJECT_0 => Ok(true),
+        WAIT_TIMEOUT => Ok(false),
+        other => Err(io::Error::other(format!(
+            "WaitForSingleObject returned {other:#x}"
+        ))),
+    }
+}
+
 fn wait_handle(h: HANDLE, timeout: Option<Duration>) -> io::Result<WAIT_EVENT> {
     // SAFETY: `h` is a live handle owned by the caller's object for the whole call.
     let r = unsafe { WaitForSingleObject(h, millis(timeout)) };
@@ -183,13 +194,7 @@ impl KernelEvent for NamedEvent {
     }
 
     fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
-        match wait_handle(self.0.raw(), timeout)? {
-            WAIT_OBJECT_0 => Ok(true),
-            WAIT_TIMEOUT => Ok(false),
-            other => Err(io::Error::other(format!(
-                "WaitForSingleObject returned {other:#x}"
-            ))),
-        }
+        wait_signalled(self.0.raw(), timeout)
     }
 }
 
@@ -242,12 +247,6 @@ impl KernelSemaphore for NamedSemaphore {
     }
 
     fn wait(&self, timeout: Option<Duration>) -> io::Result<bool> {
-        match wait_handle(self.0.raw(), timeout)? {
-            WAIT_OBJECT_0 => Ok(true),
-            WAIT_TIMEOUT => Ok(false),
-            other => Err(io::Error::other(format!(
-                "WaitForSingleObject returned {other:#x}"
-            ))),
-        }
+        wait_signalled(self.0.raw(), timeout)
     }
 }
