@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Model-checks shmwire's synchronization protocols with loom (crates/shmwire/src/sync/*:
-# lost wakeups, exclusion, owner-died handover, one recoverer, stale "double" unlock).
+# lost wakeups, exclusion, owner-died handover, one recoverer, stale "double" unlock) and
+# its channel protocols (crates/shmwire/src/channel/loom_models.rs: SPSC ring, MPMC slots
+# with a dead sender, broadcast and blackboard seqlocks, doorbells).
 # Developers run the same script. Extra arguments go to the test binary (e.g. a filter).
 #
 #   bash ci/loom.sh                      # every model
@@ -14,5 +16,6 @@ export RUSTFLAGS="--cfg loom ${RUSTFLAGS:-}"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target/loom}
 export LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:-3}
 t0=$SECONDS
-cargo test -p shmwire --lib --release -- --test-threads=2 "${@:-sync::}"
+if [ $# -eq 0 ]; then set -- sync:: channel::; fi
+cargo test -p shmwire --lib --release -- --test-threads=2 "$@"
 echo "loom models done in $((SECONDS - t0))s (LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS)"

@@ -4,18 +4,22 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// Named shared memory between processes: create, inspect, read and write segments.
+/// Named shared memory between processes: segments, and channels that carry files and
+/// messages.
 #[derive(Debug, Parser)]
 #[command(
     name = "shmwire",
     version,
     about,
     long_about = "Named shared memory between processes: create, inspect, read and write \
-segments, from scripts or a terminal.\n\n\
+segments, and pass files and messages through channels, from scripts or a terminal.\n\n\
 A segment is a named block of memory that several processes map at once. shmwire segments \
 start with a small header (exact size, kind, creator, creation time); --raw segments are plain \
 bytes, for programs that do not speak shmwire (Python's multiprocessing.shared_memory, a C \
-program using shm_open or CreateFileMapping).",
+program using shm_open or CreateFileMapping).\n\n\
+A channel is a segment with a ring of messages in it: `send`/`recv` move a file of any size \
+between two processes, `pub`/`sub` pass lines from one process to many. Either end may start \
+first; the channel disappears when both ends are done.",
     after_help = "Sizes and offsets take units: 4096, 64KiB, 1.5MiB, 2GiB (or KB/MB/GB for powers of 1000).\n\
 Exit status: 0 success; 1 a plain \"no\" (not found, timed out); 2 an error; \
 `lock` passes on its command's status.\n\n\
@@ -29,7 +33,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Watch a writer and a reader process exchange a message and a file through a segment.
+    /// Watch a writer and a reader process exchange a message (through a segment) and a file
+    /// (through a channel).
     Demo(DemoArgs),
     /// Create a segment (held until Ctrl-C, or left in place with --persist).
     Create(CreateArgs),
@@ -43,6 +48,35 @@ pub enum Command {
     Ls(LsArgs),
     /// Remove segments by name.
     Rm(RmArgs),
+    /// Send a file (or stdin) through channel NAME to one `shmwire recv NAME`.
+    ///
+    /// Either end may start first. The file goes in 256 KiB messages, followed by its xxh3-64
+    /// checksum; `send` exits 0 only once the receiver has verified and stored all of it.
+    /// Exit status 1 if --timeout passes with no receiver; 2 if the receiver goes away or
+    /// rejects the file.
+    Send(SendArgs),
+    /// Receive a file from `shmwire send NAME`, checksum-verified, to stdout or --out.
+    ///
+    /// Either end may start first. The byte count and xxh3-64 checksum are verified before
+    /// the sender is told that the file arrived. --out appears only complete and verified;
+    /// if the sender dies mid-transfer, nothing is left and the status is 2. Exit status 1 if
+    /// --timeout passes before a sender starts.
+    Recv(RecvArgs),
+    /// Publish each line of stdin as a message on broadcast channel NAME.
+    ///
+    /// The publisher never waits: the channel keeps the last --capacity messages, and a
+    /// subscriber that falls further behind misses some (and is told how many). Subscribers
+    /// that come later start with the newest message; --subscribers N waits for N of them
+    /// before the first line. At the end of stdin the publisher leaves, and its subscribers
+    /// exit once they have printed everything.
+    Pub(PubArgs),
+    /// Print the messages published on broadcast channel NAME, one per line.
+    ///
+    /// Starts with the newest message already published (--from-next: with the next one).
+    /// Exits 0 when the publisher is gone and everything was printed, after --count N
+    /// messages, or on Ctrl-C; a note on stderr says how many messages were missed if this
+    /// subscriber falls a whole ring behind.
+    Sub(SubArgs),
     /// Dump any range of any file through a mapped window, in bounded memory.
     Map(MapArgs),
     /// Run a command with NAME's robust mutex locked (recovered if its last owner died).
@@ -54,6 +88,17 @@ pub enum Command {
     /// (internal) Hold a segment open until it is removed: the Windows half of --persist.
     #[command(hide = true)]
     Hold(HoldArgs),
+}
+
+/// A channel named on the command line.
+#[derive(Debug, Args)]
+pub struct ChannelTarget {
+    /// Channel name: the name of its segment, used verbatim (/dev/shm/NAME on Linux,
+    /// Local\NAME on Windows). Both ends give the same NAME.
+    pub name: String,
+    /// Windows: the Global\ namespace (all sessions) instead of Local\. No effect elsewhere.
+    #[arg(long)]
+    pub global: bool,
 }
 
 /// How to find a segment.
@@ -230,6 +275,90 @@ pub struct WaitArgs {
     #[command(flatten)]
     pub target: SyncTarget,
     /// Give up after this long (e.g. 500ms, 10s, 2m; a bare number is seconds): exit status 1.
+    #[arg(long, value_parser = crate::command::parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub target: ChannelTarget,
+    /// The file to send (any size), or - for stdin.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Ring size, e.g. 256KiB, 64MiB (rounded up to a power of two; 16KiB to 2GiB). Default:
+    /// the existing channel's, or 4MiB if this command creates it. If given, both ends must
+    /// agree.
+    #[arg(long, value_parser = crate::units::parse_size)]
+    pub capacity: Option<u64>,
+    /// Give up if no receiver has come within this long (e.g. 500ms, 10s; a bare number is
+    /// seconds): exit status 1. Default: wait for ever.
+    #[arg(long, value_parser = crate::command::parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecvArgs {
+    #[command(flatten)]
+    pub target: ChannelTarget,
+    /// Write to this file instead of stdout. It appears only complete and verified: the
+    /// bytes go to a temporary file next to it, renamed on success and removed on failure.
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Ring size, e.g. 256KiB, 64MiB (rounded up to a power of two; 16KiB to 2GiB). Default:
+    /// the existing channel's, or 4MiB if this command creates it. If given, both ends must
+    /// agree.
+    #[arg(long, value_parser = crate::units::parse_size)]
+    pub capacity: Option<u64>,
+    /// Give up if no sender has started a transfer within this long (e.g. 500ms, 10s; a bare
+    /// number is seconds): exit status 1. Default: wait for ever.
+    #[arg(long, value_parser = crate::command::parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// The shape of a broadcast channel, for `pub` and `sub`.
+#[derive(Debug, Args)]
+pub struct BroadcastShape {
+    /// How many messages the channel keeps for slow subscribers (slots). Default: the existing
+    /// channel's, or 256 if this command creates it. If given, it must match the channel's.
+    #[arg(long, value_name = "SLOTS")]
+    pub capacity: Option<u64>,
+    /// The longest message (line) in bytes, e.g. 4096, 64KiB. Default: the existing channel's,
+    /// or 1KiB if this command creates it. If given, it must match the channel's.
+    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size)]
+    pub message_size: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct PubArgs {
+    #[command(flatten)]
+    pub target: ChannelTarget,
+    #[command(flatten)]
+    pub shape: BroadcastShape,
+    /// Before publishing, wait until this many subscribers are attached (a publisher never
+    /// waits otherwise: subscribers that come later miss the earlier lines).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub subscribers: usize,
+    /// Give up waiting for --subscribers after this long (e.g. 500ms, 10s; a bare number is
+    /// seconds): exit status 1.
+    #[arg(long, requires = "subscribers", value_parser = crate::command::parse_timeout)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct SubArgs {
+    #[command(flatten)]
+    pub target: ChannelTarget,
+    #[command(flatten)]
+    pub shape: BroadcastShape,
+    /// Start with the next message published, not with the newest one already there.
+    #[arg(long)]
+    pub from_next: bool,
+    /// Exit after printing this many messages.
+    #[arg(long, short = 'n', value_name = "N")]
+    pub count: Option<u64>,
+    /// Give up when no message has arrived for this long (e.g. 500ms, 10s; a bare number is
+    /// seconds): exit status 1. Default: wait for ever.
     #[arg(long, value_parser = crate::command::parse_timeout)]
     pub timeout: Option<std::time::Duration>,
 }

@@ -64,6 +64,13 @@
 //! [`Semaphore`](sync::Semaphore)s, all living at offsets inside a segment, every wait with
 //! a try / blocking / timeout form.
 //!
+//! # Channels
+//!
+//! [`channel`] moves messages: an SPSC ring of variable-length messages, an MPMC queue of
+//! fixed-size slots, a broadcast ring with lag detection, and a blackboard (latest value,
+//! seqlock); zero-copy loans, typed plain-old-data messages, wait strategies from spinning to
+//! sleeping, and `Disconnected` when the other side is gone (closed or killed).
+//!
 //! # Trust
 //!
 //! Everything read from shared memory is untrusted: headers are validated before use, every
@@ -72,6 +79,7 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod channel;
 mod error;
 pub mod file;
 mod header;
@@ -111,6 +119,14 @@ impl Kind {
     /// A sync segment of the CLI (`shmwire lock`/`signal`/`wait`): a robust mutex at payload
     /// offset 0 and an event at 128 (see `docs/layout.md`).
     pub const SYNC: Kind = Kind(2);
+    /// A single-producer single-consumer byte-message ring ([`channel::spsc`]).
+    pub const SPSC: Kind = Kind(3);
+    /// A multi-producer multi-consumer queue of fixed-size slots ([`channel::mpmc`]).
+    pub const MPMC: Kind = Kind(4);
+    /// A one-publisher, many-subscriber broadcast ring ([`channel::broadcast`]).
+    pub const BROADCAST: Kind = Kind(5);
+    /// The latest value of a plain-old-data type ([`channel::blackboard`]).
+    pub const BLACKBOARD: Kind = Kind(6);
 }
 
 impl fmt::Display for Kind {
@@ -118,6 +134,10 @@ impl fmt::Display for Kind {
         match *self {
             Kind::BYTES => f.write_str("bytes"),
             Kind::SYNC => f.write_str("sync"),
+            Kind::SPSC => f.write_str("spsc channel"),
+            Kind::MPMC => f.write_str("mpmc channel"),
+            Kind::BROADCAST => f.write_str("broadcast channel"),
+            Kind::BLACKBOARD => f.write_str("blackboard"),
             Kind(k) => write!(f, "kind {k:#x}"),
         }
     }

@@ -466,6 +466,20 @@ impl SegmentOptions {
         .into())
     }
 
+    /// Creates the segment exclusively, runs `init` on it, then publishes it (see
+    /// [`open_or_create`](Self::open_or_create)).
+    pub(crate) fn create_with(
+        &self,
+        name: &str,
+        size: u64,
+        init: impl FnOnce(&Segment),
+    ) -> Result<Segment, CreateError> {
+        let seg = self.create_unpublished(name, size)?;
+        init(&seg);
+        seg.publish();
+        Ok(seg)
+    }
+
     /// Removes a segment's name.
     ///
     /// # Platform-specific behavior
@@ -739,6 +753,14 @@ impl Segment {
             },
             ready,
         )
+    }
+}
+
+impl Segment {
+    /// Removes the name if it still refers to this segment's object (a newer object under
+    /// the name is left alone). Returns whether it was removed.
+    pub(crate) fn unlink_if_same(&self) -> bool {
+        self.shm.remove_if_same(self.object_name()).is_ok()
     }
 }
 

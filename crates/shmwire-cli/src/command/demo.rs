@@ -1,33 +1,43 @@
 //! `shmwire demo`: the classic writer/reader example, run for real and narrated.
 //!
 //! The parent starts two copies of this executable: a writer, which creates a segment and
-//! puts a text message and then a bitmap file into it, and a reader, which opens the segment
-//! by name and takes them out. They take turns through a flag word at the start of the
-//! payload (the "data written" / "data read" signals of the classic recipe).
+//! puts a text message into it, then sends a bitmap file through a channel; and a reader,
+//! which opens both by name and takes them out.
+//!
+//! The message goes the classic way: the two take turns through a flag word at the start of
+//! the segment's payload (the "data written" / "data read" signals of the recipe). The file
+//! goes through the SPSC channel `<segment>-file` with the protocol of `shmwire send` /
+//! `shmwire recv` ([`super::transfer`]): a header, 256 KiB chunks, a trailer with the xxh3
+//! checksum, which the reader confirms only once the file is verified and saved.
 //!
 //! Payload layout of the demo segment (all offsets from the payload start):
 //!
 //! | offset | type        | meaning                                                  |
 //! |--------|-------------|----------------------------------------------------------|
 //! | 0      | `AtomicU32` | turn: see [`Turn`]                                      |
-//! | 8      | `u64`       | length of the data at 64                                 |
-//! | 16     | `u64`       | xxh3-64 checksum of that data                            |
-//! | 64     | bytes       | the message or the file                                  |
+//! | 8      | `u64`       | length of the message at 64                              |
+//! | 16     | `u64`       | xxh3-64 checksum of the message                          |
+//! | 64     | bytes       | the message                                              |
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context};
+use indicatif::ProgressBar;
+use shmwire::channel::{spsc, ChannelOptions};
 use shmwire::{Liveness, OpenError, ProcessId, Segment};
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::transfer::{self, Header, OutFile, Sink};
 use crate::cli::DemoArgs;
 use crate::units;
 
 const DATA: u64 = 64;
-const CAPACITY: u64 = 4 << 20;
+/// Room for the message.
+const CAPACITY: u64 = 4096 - DATA;
 const PEER_TIMEOUT: Duration = Duration::from_secs(20);
 const MESSAGE: &str = "Hello from the writer process! This text went through shared memory.";
 
@@ -37,9 +47,15 @@ const MESSAGE: &str = "Hello from the writer process! This text went through sha
 enum Turn {
     MessageWritten = 1,
     MessageRead = 2,
-    FileWritten = 3,
-    FileRead = 4,
-    FileCorrupt = 5,
+}
+
+/// The channel the file goes through.
+fn file_channel(segment: &str) -> String {
+    format!("{segment}-file")
+}
+
+fn channel_options() -> ChannelOptions {
+    ChannelOptions::new().capacity(transfer::DEFAULT_CAPACITY)
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
@@ -70,8 +86,11 @@ fn parent(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let image = bitmap(640, 480);
     std::fs::write(&input, &image).with_context(|| format!("cannot write {}", input.display()))?;
 
-    println!("shmwire demo: a writer and a reader process exchange a message and a file");
-    println!("through the named shared-memory segment {name:?}.");
+    println!("shmwire demo: a writer and a reader process exchange a message through the named");
+    println!(
+        "shared-memory segment {name:?}, and a file through the channel {:?}.",
+        file_channel(&name)
+    );
     println!(
         "  the file: {} ({}, a 640x480 bitmap made for the demo, xxh3 {:016x})",
         input.display(),
@@ -99,8 +118,9 @@ fn parent(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
     };
     let w = writer.wait()?;
     let r = reader.wait()?;
-    // If a child died before cleaning up, do not leave the segment behind.
+    // If a child died before cleaning up, do not leave the segment or channel behind.
     let _ = shmwire::SegmentOptions::new().remove(&name);
+    let _ = shmwire::SegmentOptions::new().remove(&file_channel(&name));
 
     println!();
     let result = std::fs::read(&output).ok();
@@ -110,7 +130,7 @@ fn parent(keep: Option<PathBuf>) -> anyhow::Result<ExitCode> {
             "demo: success. The message and all {} bytes of the file arrived intact",
             image.len()
         );
-        println!("      (checksums match); the segment is removed.");
+        println!("      (checksums match); the segment and the channel are removed.");
     } else {
         println!("demo: FAILED (writer {w}, reader {r}); see the messages above.");
     }
@@ -219,30 +239,46 @@ fn writer(name: &str, file: &Path) -> anyhow::Result<ExitCode> {
     wait_for(flag, &[Turn::MessageRead], "reader", None)?;
     say(ME, "the reader raised 'data read'");
 
-    let data = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    ensure!(
-        data.len() as u64 <= CAPACITY,
-        "{} is larger than the demo segment",
-        file.display()
-    );
-    post(&seg, flag, &data, Turn::FileWritten)?;
+    let chan = file_channel(name);
+    let mut tx = spsc::Sender::open(&chan, &channel_options())?;
+    let chunk = transfer::chunk_len(tx.capacity(), tx.max_message_len());
     say(
         ME,
         &format!(
-            "copied {} ({}) into the segment, xxh3 {:016x}",
-            file.display(),
-            units::short(data.len() as u64),
-            xxh3_64(&data)
+            "opened SPSC channel {chan:?} as its sender: a {} ring, {} messages",
+            units::short(tx.capacity()),
+            units::short(chunk as u64)
         ),
     );
-    let verdict = wait_for(flag, &[Turn::FileRead, Turn::FileCorrupt], "reader", None)?;
-    ensure!(
-        verdict == Turn::FileRead,
-        "the reader found the file corrupted"
+    let mut input = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let header = Header {
+        len: Some(input.metadata()?.len()),
+        name: file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    let what = file.display().to_string();
+    let done = transfer::send(
+        &mut tx,
+        &mut input,
+        &what,
+        &header,
+        Some(PEER_TIMEOUT),
+        &ProgressBar::hidden(),
+    )?;
+    say(
+        ME,
+        &format!(
+            "sent {what} ({}) in {} messages, xxh3 {:016x}; the reader confirmed it",
+            units::short(done.bytes),
+            done.messages,
+            done.xxh3
+        ),
     );
     say(
         ME,
-        "the reader confirmed the file; dropping the segment removes it",
+        "done: dropping the segment removes it; the channel goes with its last endpoint",
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -284,27 +320,40 @@ fn reader(name: &str, out: &Path) -> anyhow::Result<ExitCode> {
         &format!("got the message: {:?}", String::from_utf8_lossy(&msg)),
     );
     // ORDERING: Release — the writer's Acquire in `wait_for` then knows we are done reading
-    // the message, so it may overwrite the data area.
+    // the message (it may drop the segment).
     flag.store(Turn::MessageRead as u32, Ordering::Release);
 
-    wait_for(flag, &[Turn::FileWritten], "writer", writer)?;
-    let (data, sum) = take(&seg)?;
-    let got = xxh3_64(&data);
-    if got != sum {
-        flag.store(Turn::FileCorrupt as u32, Ordering::Release); // ORDERING: as above
-        bail!("file checksum mismatch: got {got:016x}, the writer announced {sum:016x}");
-    }
-    std::fs::write(out, &data).with_context(|| format!("cannot write {}", out.display()))?;
-    say(
-        ME,
-        &format!(
-            "got {} with xxh3 {got:016x}: matches; saved as {}",
-            units::short(data.len() as u64),
-            out.display()
-        ),
-    );
-    // ORDERING: Release — as for MessageRead.
-    flag.store(Turn::FileRead as u32, Ordering::Release);
+    let chan = file_channel(name);
+    let mut rx = spsc::Receiver::open(&chan, &channel_options())?;
+    say(ME, &format!("opened channel {chan:?} as its receiver"));
+    let mut sink = Sink::File(OutFile::create(out)?);
+    transfer::recv(
+        &mut rx,
+        &mut sink,
+        Some(PEER_TIMEOUT),
+        &ProgressBar::hidden(),
+        // The writer has not attached to the channel yet: watch it by its pid + start time.
+        &mut || {
+            (shmwire::liveness(info.creator) == Liveness::Dead).then(|| {
+                anyhow::anyhow!(
+                    "the writer (pid {}) died before it answered",
+                    info.creator.pid
+                )
+            })
+        },
+        &mut |done| {
+            say(
+                ME,
+                &format!(
+                    "got {} in {} messages with xxh3 {:016x}: matches the trailer; saved as {}",
+                    units::short(done.bytes),
+                    done.messages,
+                    done.xxh3,
+                    out.display()
+                ),
+            )
+        },
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,15 +1,21 @@
 //! One module per subcommand.
 
+mod channels;
 mod create;
 mod demo;
 mod info;
 mod lock;
 mod ls;
 mod map;
+mod publish;
 mod read;
+mod recv;
 mod rm;
+mod send;
 mod signal;
+mod subscribe;
 mod sync_segment;
+mod transfer;
 mod wait;
 mod write;
 
@@ -28,6 +34,10 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Info(a) => info::run(a),
         Command::Ls(a) => ls::run(a),
         Command::Rm(a) => rm::run(a),
+        Command::Send(a) => send::run(a),
+        Command::Recv(a) => recv::run(a),
+        Command::Pub(a) => publish::run(a),
+        Command::Sub(a) => subscribe::run(a),
         Command::Map(a) => map::run(a),
         Command::Lock(a) => lock::run(a),
         Command::Signal(a) => signal::run(a),

@@ -312,3 +312,25 @@ impl Drop for ChildProc {
         }
     }
 }
+
+impl ChildProc {
+    /// Kills the child while it is still running (SIGKILL on Unix, `TerminateProcess` on
+    /// Windows, by its own handle) and reaps it. Panics, with the child's output, if it had
+    /// already exited: a test that means to kill a child mid-operation must not silently
+    /// "kill" one that crashed or finished early.
+    pub fn kill_running(&mut self) -> ExitStatus {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            self.status = Some(status);
+            let out = self.output_so_far();
+            panic!(
+                "child {} exited ({status:?}) before the parent killed it\n{out}",
+                self.role
+            );
+        }
+        let _ = self.child.kill();
+        let status = self.child.wait().expect("reaping the killed child");
+        self.status = Some(status);
+        self.stdin = None;
+        status
+    }
+}

@@ -1,0 +1,85 @@
+//! `shmwire pub NAME [--subscribers N]`: each line of stdin becomes a message on broadcast
+//! channel NAME.
+
+use std::io::{self, BufRead};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use shmwire::channel::broadcast;
+
+use super::channels;
+use crate::cli::PubArgs;
+use crate::No;
+
+pub fn run(args: PubArgs) -> anyhow::Result<ExitCode> {
+    let name = args.target.name.as_str();
+    let opts = channels::broadcast_options(&args.target, &args.shape);
+    let mut publisher = broadcast::Publisher::open(name, &opts)?;
+    if args.subscribers > 0 {
+        wait_for_subscribers(&mut publisher, args.subscribers, args.timeout)?;
+    }
+    let mut stdin = io::stdin().lock();
+    let mut line = Vec::new();
+    let mut published = 0u64;
+    loop {
+        line.clear();
+        if stdin
+            .read_until(b'\n', &mut line)
+            .context("cannot read stdin")?
+            == 0
+        {
+            break;
+        }
+        publisher
+            .send(strip_newline(&line))
+            .with_context(|| format!("cannot publish line {}", published + 1))?;
+        published += 1;
+    }
+    let subscribers = publisher.subscribers();
+    channels::note(&format!(
+        "published {published} messages on channel {name:?}; {subscribers} subscriber{} \
+         attached at the end",
+        if subscribers == 1 { "" } else { "s" }
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Waits until `n` subscribers are attached (polling: a publisher has no bell to wait on).
+fn wait_for_subscribers(
+    publisher: &mut broadcast::Publisher,
+    n: usize,
+    timeout: Option<Duration>,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while publisher.subscribers() < n {
+        if let Some(t) = timeout.filter(|t| start.elapsed() >= *t) {
+            return Err(No(format!(
+                "timed out after {} waiting for {n} subscribers on channel {:?}",
+                humantime::format_duration(t),
+                publisher.name()
+            ))
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok(())
+}
+
+/// The line without its `\n` or `\r\n`.
+fn strip_newline(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn newlines_are_not_part_of_the_message() {
+        use super::strip_newline;
+        assert_eq!(strip_newline(b"a\n"), b"a");
+        assert_eq!(strip_newline(b"a\r\n"), b"a");
+        assert_eq!(strip_newline(b"last"), b"last");
+        assert_eq!(strip_newline(b"\n"), b"");
+    }
+}

@@ -1,0 +1,51 @@
+//! `shmwire recv NAME [--out F] [--capacity SIZE] [--timeout T]`: receives what `shmwire
+//! send NAME` sends, verifies it, and confirms it to the sender. Protocol:
+//! [`super::transfer`].
+
+use std::io;
+use std::process::ExitCode;
+
+use shmwire::channel::spsc;
+
+use super::channels;
+use super::transfer::{self, OutFile, Sink};
+use crate::cli::RecvArgs;
+
+pub fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
+    let name = args.target.name.as_str();
+    let mut sink = match &args.out {
+        Some(p) if p.as_os_str() != "-" => Sink::File(OutFile::create(p)?),
+        _ => Sink::Stdout(io::stdout().lock()),
+    };
+    // Ctrl-C removes the partial output and leaves the channel cleanly.
+    channels::catch_interrupt()?;
+    let mut rx = channels::open_endpoint(
+        &args.target,
+        args.capacity
+            .map(|c| channels::options(&args.target).capacity(c)),
+        |o| o.capacity(transfer::DEFAULT_CAPACITY),
+        spsc::Receiver::open,
+    )?;
+    let progress = channels::waiting(format!("waiting for a sender on channel {name:?}"));
+    let done = transfer::recv(
+        &mut rx,
+        &mut sink,
+        args.timeout,
+        &progress,
+        &mut || None,
+        &mut |_| {},
+    );
+    progress.finish_and_clear();
+    let done = done?;
+    let what = if done.header.name.is_empty() {
+        "a stream"
+    } else {
+        &done.header.name
+    };
+    channels::note(&format!(
+        "received {what} from channel {name:?}: {}, verified; {}",
+        done.summary(),
+        sink.stored()
+    ));
+    Ok(ExitCode::SUCCESS)
+}

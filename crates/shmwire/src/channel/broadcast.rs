@@ -1,0 +1,355 @@
+//! One publisher, many subscribers: every subscriber sees every message, at its own pace,
+//! unless it falls a whole ring behind.
+//!
+//! The [`Publisher`] never waits: it overwrites the oldest slot. A [`Subscriber`] keeps its
+//! own cursor; one that fell behind gets [`RecvError::Lagged`] with the number of messages it
+//! missed, then continues from the oldest one still there, and is never handed a message that
+//! was being overwritten while it copied it. A subscriber that joins late starts at the
+//! newest message already published (or at the next one, with [`Subscriber::open_from_next`]).
+//!
+//! ```
+//! use shmwire::channel::{broadcast, ChannelOptions};
+//! # let name = format!("doc-broadcast-{}", std::process::id());
+//! let opts = ChannelOptions::new().capacity(4).message_size(64);
+//! let mut publisher = broadcast::Publisher::open(&name, &opts)?;
+//! let mut a = broadcast::Subscriber::open(&name, &opts)?;
+//! for i in 0..6u32 {
+//!     publisher.send(&i.to_le_bytes())?;
+//! }
+//! // `a` joined before message 0, but the ring holds 4: 0 and 1 were overwritten.
+//! assert_eq!(a.try_recv().unwrap_err().to_string().contains("2 messages"), true);
+//! assert_eq!(a.try_recv()?, 2u32.to_le_bytes());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The slot protocol (a seqlock per slot)
+//!
+//! Message `m` goes to slot `m mod N`, whose `seq` word reads `2m + 1` while it is written
+//! and `2m + 2` once complete. The publisher stores `seq = 2m + 1` (Relaxed), a Release fence
+//! (pairs with the subscriber's Acquire fence: a copy that saw any new byte sees the odd
+//! seq on re-check), writes length and payload, stores `seq = 2m + 2` (Release), then
+//! `tail = m + 1` (Release; pairs with the subscriber's Acquire load of `tail`) and rings.
+//! A subscriber reading message `m` loads `seq` (Acquire), requires `2m + 2`, copies, issues
+//! an Acquire fence and loads `seq` again: if it changed, the copy may be torn and is
+//! discarded as lagged. A publisher killed mid-message leaves `tail` before it: the message
+//! was never visible.
+#![allow(unsafe_code)]
+
+use std::time::{Duration, Instant};
+
+use super::mpmc::{check_slots, layout, SlotCtl, Slots};
+use super::peers::Role;
+use super::ring::Mem;
+use super::wait::Patience;
+use super::{patience, ChannelOpenError, ChannelOptions, Core, Data, Flavor, RecvError, SendError};
+use crate::sync::shim::{self, AtomicU64, Ordering};
+
+/// Default number of slots.
+pub const DEFAULT_CAPACITY: u64 = 256;
+
+/// How often a publisher checks whether subscribers died.
+const SWEEP_EVERY: Duration = Duration::from_millis(100);
+
+/// The publishing end of a broadcast channel (one at a time).
+#[derive(Debug)]
+pub struct Publisher {
+    core: Core,
+    data: Data,
+    slots: Slots,
+    tail: u64,
+    last_sweep: Instant,
+}
+
+impl Publisher {
+    /// Opens (or creates, as `opts` says) the channel `name` and attaches as its publisher.
+    /// A new publisher continues the numbering where the previous one stopped.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelOpenError::Busy`] if another live process publishes; see
+    /// [`ChannelOpenError`].
+    pub fn open(name: &str, opts: &ChannelOptions) -> Result<Publisher, ChannelOpenError> {
+        let (wanted, _) = layout(name, opts, Flavor::Broadcast, DEFAULT_CAPACITY)?;
+        let core = Core::open(name, opts, &wanted, Role::Send, Some("publisher"))?;
+        let slots = check_slots(&core)?;
+        let data = core.data();
+        // ORDERING: Acquire — pairs with the Release store of `tail` by a previous publisher.
+        let tail = core.producer().cursor.load(Ordering::Acquire);
+        Ok(Publisher {
+            core,
+            data,
+            slots,
+            tail,
+            last_sweep: Instant::now(),
+        })
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &str {
+        self.core.name()
+    }
+
+    /// The largest message.
+    pub fn message_size(&self) -> u64 {
+        self.slots.size
+    }
+
+    /// Publishes `msg`, overwriting the oldest message. Never waits.
+    ///
+    /// A publisher has nothing to wait for, so it is never told that its subscribers are
+    /// gone; [`subscribers`](Self::subscribers) says how many are attached.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::TooLarge`] only.
+    pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        let len = msg.len() as u64;
+        if len > self.slots.size {
+            return Err(SendError::TooLarge {
+                name: self.core.name.clone(),
+                len,
+                max: self.slots.size,
+            });
+        }
+        let m = self.tail;
+        self.lanes().publish(m, msg);
+        self.tail = m + 1;
+        self.core.producer().bell.ring(self.core.kernel(0));
+        Ok(())
+    }
+
+    fn lanes(&self) -> Lanes<'_, Data> {
+        lanes(&self.core, &self.data, self.slots)
+    }
+
+    /// Publishes a plain-old-data value as its bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn send_value<T: bytemuck::Pod>(&mut self, value: &T) -> Result<(), SendError> {
+        self.send(bytemuck::bytes_of(value))
+    }
+
+    /// Subscribers attached now; dead ones are reaped at most every 100 ms.
+    pub fn subscribers(&mut self) -> usize {
+        if self.last_sweep.elapsed() >= SWEEP_EVERY {
+            self.core.peers().sweep();
+            self.last_sweep = Instant::now();
+        }
+        self.core.peers().pids(Role::Recv).len()
+    }
+}
+
+/// A subscribing end of a broadcast channel.
+#[derive(Debug)]
+pub struct Subscriber {
+    core: Core,
+    data: Data,
+    slots: Slots,
+    next: u64,
+}
+
+/// What a look at the next slot found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Look {
+    Message(Vec<u8>),
+    Lagged(u64),
+    Corrupt(String),
+}
+
+impl Subscriber {
+    /// Opens (or creates, as `opts` says) the channel `name` and subscribes, starting at the
+    /// newest message already published.
+    ///
+    /// # Errors
+    ///
+    /// See [`ChannelOpenError`].
+    pub fn open(name: &str, opts: &ChannelOptions) -> Result<Subscriber, ChannelOpenError> {
+        let mut s = Self::open_from_next(name, opts)?;
+        s.next = s.next.saturating_sub(1);
+        Ok(s)
+    }
+
+    /// As [`open`](Self::open), but starts with the next message published.
+    ///
+    /// # Errors
+    ///
+    /// See [`ChannelOpenError`].
+    pub fn open_from_next(
+        name: &str,
+        opts: &ChannelOptions,
+    ) -> Result<Subscriber, ChannelOpenError> {
+        let (wanted, _) = layout(name, opts, Flavor::Broadcast, DEFAULT_CAPACITY)?;
+        let core = Core::open(name, opts, &wanted, Role::Recv, None)?;
+        let slots = check_slots(&core)?;
+        let data = core.data();
+        // ORDERING: Acquire — pairs with the Release store of `tail` in `send`.
+        let next = core.producer().cursor.load(Ordering::Acquire);
+        Ok(Subscriber {
+            core,
+            data,
+            slots,
+            next,
+        })
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &str {
+        self.core.name()
+    }
+
+    fn recv_with(&mut self, patience: Patience) -> Result<Vec<u8>, RecvError> {
+        let Subscriber {
+            core,
+            data,
+            slots,
+            next,
+        } = self;
+        let l = lanes(core, data, *slots);
+        let got = core.wait(0, patience, &mut || l.look(next));
+        match got {
+            Ok(Look::Message(m)) => Ok(m),
+            Ok(Look::Lagged(missed)) => Err(RecvError::Lagged {
+                name: core.name.clone(),
+                missed,
+            }),
+            Ok(Look::Corrupt(reason)) => Err(core.corrupt_recv(reason)),
+            Err(e) => Err(core.recv_ended(e, patience)),
+        }
+    }
+
+    /// Receives the next message if it is there now.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Empty`], [`RecvError::Lagged`] (then receive again),
+    /// [`RecvError::Disconnected`] (the publisher is gone and every message was received),
+    /// [`RecvError::Corrupt`].
+    pub fn try_recv(&mut self) -> Result<Vec<u8>, RecvError> {
+        self.recv_with(Patience::Try)
+    }
+
+    /// Receives the next message, waiting as long as it takes.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_recv`](Self::try_recv), but never `Empty`.
+    pub fn recv(&mut self) -> Result<Vec<u8>, RecvError> {
+        self.recv_with(Patience::Until(None))
+    }
+
+    /// Receives the next message, waiting up to `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_recv`](Self::try_recv), with [`RecvError::Timeout`] instead of `Empty`.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvError> {
+        self.recv_with(patience(Some(timeout)))
+    }
+}
+
+/// The broadcast protocol over a `tail` cursor, slot controls and payload memory (the
+/// channel's data area, or loom-checked memory in the models).
+pub(crate) struct Lanes<'a, M: Mem> {
+    pub(crate) tail: &'a AtomicU64,
+    pub(crate) ctl: &'a [SlotCtl],
+    pub(crate) mem: &'a M,
+    pub(crate) slots: Slots,
+}
+
+fn lanes<'a>(core: &'a Core, data: &'a Data, slots: Slots) -> Lanes<'a, Data> {
+    Lanes {
+        tail: &core.producer().cursor,
+        ctl: slots.ctl(data),
+        mem: data,
+        slots,
+    }
+}
+
+impl<M: Mem> Lanes<'_, M> {
+    /// Writes message `m` into its slot and publishes it (`tail = m + 1`).
+    pub(crate) fn publish(&self, m: u64, msg: &[u8]) {
+        let i = m % self.slots.n;
+        let ctl = &self.ctl[i as usize];
+        ctl.state.store(2 * m + 1, Ordering::Relaxed);
+        // ORDERING: Release fence — orders the odd seq before the payload writes; pairs with
+        // the Acquire fence in `look`.
+        shim::fence(Ordering::Release);
+        ctl.len.store(msg.len() as u64, Ordering::Relaxed);
+        self.mem
+            .put(self.slots.payload(i), msg)
+            .expect("slot payloads are inside the validated data area");
+        // ORDERING: Release — completes the slot; pairs with the Acquire load in `look`.
+        ctl.state.store(2 * m + 2, Ordering::Release);
+        // ORDERING: Release — pairs with the Acquire load of `tail` in `look`.
+        self.tail.store(m + 1, Ordering::Release);
+    }
+
+    /// Looks at message `*next`, if published.
+    pub(crate) fn look(&self, next: &mut u64) -> Option<Look> {
+        let n = self.slots.n;
+        // ORDERING: Acquire — pairs with the Release store of `tail` in `publish`.
+        let tail = self.tail.load(Ordering::Acquire);
+        if tail == *next {
+            return None;
+        }
+        if tail < *next {
+            // A new channel session restarted the numbering: follow it.
+            *next = tail;
+            return None;
+        }
+        if tail - *next > n {
+            let oldest = tail - n;
+            let missed = oldest - *next;
+            *next = oldest;
+            return Some(Look::Lagged(missed));
+        }
+        let m = *next;
+        let i = m % n;
+        let ctl = &self.ctl[i as usize];
+        // ORDERING: Acquire — pairs with the Release store of the even seq in `publish`.
+        let s1 = ctl.state.load(Ordering::Acquire);
+        if s1 != 2 * m + 2 {
+            if s1 > 2 * m + 2 {
+                // Overwritten by a later lap already.
+                return Some(self.lag_from(next, tail));
+            }
+            return Some(Look::Corrupt(format!(
+                "slot {i} holds sequence {s1}, but message {m} was published"
+            )));
+        }
+        let len = ctl.len.load(Ordering::Relaxed);
+        let mut buf = vec![0; len.min(self.slots.size) as usize];
+        if len <= self.slots.size {
+            self.mem
+                .get(self.slots.payload(i), &mut buf)
+                .expect("slot payloads are inside the validated data area");
+        }
+        // ORDERING: Acquire fence — pairs with the Release fence in `publish`: if our copy
+        // (or length) saw anything of a newer message, the load below sees its odd seq.
+        shim::fence(Ordering::Acquire);
+        if ctl.state.load(Ordering::Relaxed) != s1 {
+            return Some(self.lag_from(next, tail));
+        }
+        if len > self.slots.size {
+            return Some(Look::Corrupt(format!(
+                "slot {i} claims {len} bytes, more than the slot size {}",
+                self.slots.size
+            )));
+        }
+        *next = m + 1;
+        Some(Look::Message(buf))
+    }
+
+    /// Skips to the oldest message that is safe to read after an overwrite was seen.
+    fn lag_from(&self, next: &mut u64, tail: u64) -> Look {
+        // ORDERING: Acquire — as in `look`.
+        let now = self.tail.load(Ordering::Acquire).max(tail);
+        // One past the oldest: the oldest itself may be the next to be overwritten.
+        let oldest = (now + 1).saturating_sub(self.slots.n).max(*next + 1);
+        let missed = oldest - *next;
+        *next = oldest;
+        Look::Lagged(missed)
+    }
+}

@@ -1,0 +1,748 @@
+//! Message channels between processes, each living in one named segment.
+//!
+//! | channel | shape | loss | zero-copy |
+//! |---|---|---|---|
+//! | [`spsc`] | one sender, one receiver; variable-length byte messages in a ring | never | [`spsc::Sender::loan`], [`spsc::Receiver::recv_ref`] |
+//! | [`mpmc`] | many senders, many receivers; fixed-size slots | never | [`mpmc::Sender::loan`], [`mpmc::Receiver::recv_ref`] |
+//! | [`broadcast`] | one publisher, many subscribers, each with its own cursor | a slow subscriber is told how many it missed | no (copies, checked) |
+//! | [`blackboard`] | the latest value of a plain-old-data type | older values | no (copies, checked) |
+//!
+//! Both ends open a channel by name; whichever comes first creates it:
+//!
+//! ```
+//! use shmwire::channel::{spsc, ChannelOptions};
+//! # let name = format!("doc-channel-{}", std::process::id());
+//! let opts = ChannelOptions::new().capacity(1 << 20);
+//! // Process A
+//! let mut tx = spsc::Sender::open(&name, &opts)?;
+//! tx.send(b"frame 1")?;
+//! // Process B
+//! let mut rx = spsc::Receiver::open(&name, &opts)?;
+//! assert_eq!(rx.recv()?, b"frame 1");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Every operation comes as `try_…` (never waits), blocking, and `…_timeout`, as in
+//! crossbeam. A blocked operation waits as its [`WaitStrategy`] says: spin, spin then sleep
+//! (the default), or sleep. The sleeping side announces itself in shared memory, and the
+//! other side makes a wake-up system call only then: a stream between two busy processes
+//! makes no system calls at all.
+//!
+//! # Peers
+//!
+//! Each endpoint registers its process (pid + start time) in the channel. A receiver whose
+//! sender is gone — dropped, or killed — gets [`RecvError::Disconnected`] once it has received
+//! everything that was sent, instead of waiting for ever; a sender whose receivers are all
+//! gone gets [`SendError::Disconnected`] when it would have to wait for them. A clean close
+//! is seen at once; a death within about 20 ms of waiting (liveness checks between sleeps).
+//! "Gone" is about the current session: an endpoint that attaches when nobody else is
+//! attached starts a new one and waits for a peer to come, even if messages of the last
+//! session are still queued (it receives them).
+//! The segment is removed when the last endpoint closes, unless an SPSC or MPMC queue still
+//! holds messages for a receiver to come (POSIX; on Windows a segment dies with its last
+//! handle, so messages sent with nobody attached are lost there). Endpoints killed without
+//! closing leave the segment behind: the next endpoint to attach reuses it and reaps the dead
+//! entries.
+//!
+//! # Messages are never torn
+//!
+//! A message becomes visible only when it is complete: a sender killed in the middle of a
+//! message leaves nothing a receiver would see (the next sender overwrites it, and `mpmc`
+//! receivers skip the slot of a dead sender). Nothing in the channel's shared state is
+//! trusted: cursors, lengths and slot states are checked before use, and a corrupt value is
+//! an error ([`RecvError::Corrupt`]), never a read outside the channel.
+//!
+//! # Typed messages
+//!
+//! Plain-old-data values ([`bytemuck::Pod`]) go through `send_value` / `recv_value` (or the
+//! [`blackboard`]), copied as bytes with no `unsafe` in your code.
+//! [`ChannelOptions::message_type`] records the type's size and name in the channel, so an
+//! endpoint expecting another type gets [`ChannelOpenError::Mismatch`].
+//!
+//! # Safety
+//!
+//! Endpoints keep raw pointers into their own segment's mapping, which lives as long as the
+//! endpoint (`Core::seg`). The control structures (peer table, cursor lines) lie at fixed
+//! offsets of the first payload page, checked at open to be inside the read-write mapping
+//! and aligned; they are made of atomics only, so other processes writing them concurrently
+//! is allowed. Message bytes are copied with `ptr::copy` after every offset and length was
+//! checked against the data area's size, which is a private copy made at open.
+#![allow(unsafe_code)]
+
+pub mod blackboard;
+pub mod broadcast;
+mod error;
+#[cfg(all(test, loom))]
+mod loom_models;
+pub mod mpmc;
+mod peers;
+mod ring;
+pub mod spsc;
+mod wait;
+
+use std::cell::Cell;
+use std::ptr::NonNull;
+use std::time::Duration;
+
+use bytemuck::{Pod, Zeroable};
+use shmwire_platform::{KernelSemaphore, NamedSemaphore};
+
+pub use error::{ChannelOpenError, RecvError, SendError};
+pub use wait::WaitStrategy;
+
+use crate::sync::shim::{AtomicU32, AtomicU64, Ordering};
+use crate::{Kind, OpenError, OpenOrCreateError, Segment, SegmentOptions};
+use peers::{AttachError, RawPeers, Role, Ticket};
+use wait::{Ended, Patience, RawBell};
+
+/// `"SWCH"`: the tag of a channel description (layout version 1).
+const TAG: u32 = u32::from_le_bytes(*b"SWCH");
+const VERSION: u32 = 1;
+
+/// Payload offsets of the control structures (docs/layout.md, "Channels").
+const PEERS: usize = 128;
+const PRODUCER: usize = 1280;
+const CONSUMER: usize = 1408;
+/// Where the data area starts: page-aligned, so that its addresses modulo 4096 are known.
+const DATA: u64 = 4096;
+
+/// The shapes of channel, as recorded in the segment header's kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    Spsc = 1,
+    Mpmc = 2,
+    Broadcast = 3,
+    Blackboard = 4,
+}
+
+impl Flavor {
+    fn kind(self) -> Kind {
+        match self {
+            Flavor::Spsc => Kind::SPSC,
+            Flavor::Mpmc => Kind::MPMC,
+            Flavor::Broadcast => Kind::BROADCAST,
+            Flavor::Blackboard => Kind::BLACKBOARD,
+        }
+    }
+}
+
+/// The channel's description, first in its payload. Written once by the creator before the
+/// segment is published; every opener copies it out and validates it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable, PartialEq, Eq)]
+pub(crate) struct ChannelInfo {
+    tag: u32,
+    version: u32,
+    flavor: u32,
+    /// Size of the message type, if the channel is typed (0: bytes).
+    elem_size: u32,
+    /// SPSC: ring bytes (a power of two). Others: slots.
+    capacity: u64,
+    /// Largest message (SPSC) or slot payload (others), in bytes.
+    slot_size: u64,
+    data_offset: u64,
+    data_len: u64,
+    /// xxh3 of the message type's name, if typed (0: bytes).
+    type_hash: u64,
+    _reserved: [u64; 9],
+}
+
+#[cfg(not(loom))]
+const _: () = {
+    use std::mem::size_of;
+    assert!(size_of::<ChannelInfo>() == 128);
+    assert!(size_of::<RawPeers>() + PEERS <= PRODUCER);
+    assert!(size_of::<Line>() == 128 && CONSUMER + 128 <= DATA as usize);
+};
+
+/// A cursor and the doorbell that announces its moves, alone on their 128 bytes.
+#[repr(C, align(128))]
+#[derive(Debug)]
+pub(crate) struct Line {
+    cursor: AtomicU64,
+    bell: RawBell,
+    _reserved: [AtomicU32; 28],
+}
+
+impl Line {
+    #[cfg(test)]
+    pub(crate) fn new() -> Line {
+        Line {
+            cursor: AtomicU64::new(0),
+            bell: RawBell::new(),
+            _reserved: std::array::from_fn(|_| AtomicU32::new(0)),
+        }
+    }
+}
+
+/// How to open or create a channel. Parameters left unset are taken from the channel if it
+/// exists, or from the defaults if this call creates it.
+#[derive(Clone, Debug, Default)]
+pub struct ChannelOptions {
+    capacity: Option<u64>,
+    message_size: Option<u64>,
+    elem: Option<(u32, u64, &'static str)>,
+    wait: WaitStrategy,
+    mode: Option<u32>,
+    global: bool,
+    create: Option<bool>,
+}
+
+impl ChannelOptions {
+    /// Defaults: open or create, capacity and message size from the channel (or each
+    /// flavor's defaults), [`WaitStrategy::default`], owner-only permissions.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// SPSC: ring size in bytes (rounded up to a power of two, at least 16 KiB; a message
+    /// can be up to half of it less 4160 bytes). MPMC and broadcast: number of slots.
+    pub fn capacity(mut self, capacity: u64) -> Self {
+        self.capacity = Some(capacity);
+        self
+    }
+
+    /// MPMC and broadcast: the largest message, i.e. the payload size of a slot.
+    pub fn message_size(mut self, bytes: u64) -> Self {
+        self.message_size = Some(bytes);
+        self
+    }
+
+    /// Records (at create) or checks (at open) that the channel carries values of `T`: its
+    /// size and type name. For slot channels the message size becomes `size_of::<T>()`.
+    pub fn message_type<T: Pod>(mut self) -> Self {
+        let name = std::any::type_name::<T>();
+        self.elem = Some((
+            std::mem::size_of::<T>() as u32,
+            xxhash_rust::xxh3::xxh3_64(name.as_bytes()),
+            name,
+        ));
+        self
+    }
+
+    /// How blocked operations wait.
+    pub fn wait(mut self, strategy: WaitStrategy) -> Self {
+        self.wait = strategy;
+        self
+    }
+
+    /// Permission bits if this call creates the segment (default `0o600`).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Windows: the `Global\` namespace (see [`SegmentOptions::global`]).
+    pub fn global(mut self, global: bool) -> Self {
+        self.global = global;
+        self
+    }
+
+    /// `Some(false)`: only open an existing channel (fail with a not-found error otherwise);
+    /// `Some(true)`: only create (fail if it exists); `None` (default): either.
+    pub fn create(mut self, create: Option<bool>) -> Self {
+        self.create = create;
+        self
+    }
+
+    /// The wait strategy chosen.
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.wait
+    }
+}
+
+/// What a flavor asks of the channel: the description it would create, and how to compare.
+pub(crate) struct Wanted {
+    flavor: Flavor,
+    /// The description to create with (capacity etc. already resolved from options).
+    info: ChannelInfo,
+    /// Whether the options fixed capacity / slot size (else any existing value is fine).
+    capacity_given: bool,
+    slot_given: bool,
+}
+
+impl Wanted {
+    pub(crate) fn new(
+        flavor: Flavor,
+        opts: &ChannelOptions,
+        capacity: u64,
+        slot_size: u64,
+        data_len: u64,
+    ) -> Wanted {
+        let (elem_size, type_hash) = opts.elem.map_or((0, 0), |(s, h, _)| (s, h));
+        Wanted {
+            flavor,
+            info: ChannelInfo {
+                tag: TAG,
+                version: VERSION,
+                flavor: flavor as u32,
+                elem_size,
+                capacity,
+                slot_size,
+                data_offset: DATA,
+                data_len,
+                type_hash,
+                _reserved: [0; 9],
+            },
+            capacity_given: opts.capacity.is_some(),
+            slot_given: opts.message_size.is_some() || opts.elem.is_some(),
+        }
+    }
+}
+
+/// What every endpoint has: its segment, its validated description, its place in the peer
+/// table, and the wake-up objects.
+pub(crate) struct Core {
+    seg: Segment,
+    name: String,
+    info: ChannelInfo,
+    role: Role,
+    /// `None` until attached (an endpoint refused at attach detaches nothing).
+    ticket: Option<Ticket>,
+    strategy: WaitStrategy,
+    base: NonNull<u8>,
+    /// Windows: the kernel semaphores behind the producer's and the consumer's bell.
+    kernel: [Option<NamedSemaphore>; 2],
+    /// When the peers' liveness was last checked.
+    last_sweep: Cell<std::time::Instant>,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Channel")
+            .field("name", &self.name)
+            .field("role", &self.role)
+            .field("capacity", &self.info.capacity)
+            .field("slot_size", &self.info.slot_size)
+            .finish()
+    }
+}
+
+// SAFETY: `base` points into `seg`'s mapping, which moves with the endpoint; nothing is tied
+// to the thread that opened it (Windows kernel semaphores are usable from any thread).
+unsafe impl Send for Core {}
+
+impl Core {
+    /// Opens (or creates) the channel `name` of `wanted`'s flavor and attaches in `role`.
+    pub(crate) fn open(
+        name: &str,
+        opts: &ChannelOptions,
+        wanted: &Wanted,
+        role: Role,
+        exclusive: Option<&'static str>,
+    ) -> Result<Core, ChannelOpenError> {
+        let mut segopts = SegmentOptions::new()
+            .kind(wanted.flavor.kind())
+            .global(opts.global)
+            .persist(true)
+            .type_tag(wanted.info.type_hash);
+        if let Some(mode) = opts.mode {
+            segopts = segopts.mode(mode);
+        }
+        let size = DATA + wanted.info.data_len;
+        let invalid = |reason: String| ChannelOpenError::Invalid {
+            name: name.to_owned(),
+            reason,
+        };
+        if wanted.info.data_len == 0 || size > isize::MAX as u64 {
+            return Err(invalid("the channel would be empty or too large".into()));
+        }
+        for _ in 0..100 {
+            let core = Self::open_once(name, opts, wanted, role, exclusive, &segopts, size)?;
+            if !core.peers().closing() {
+                return Ok(core);
+            }
+            // The last endpoint is removing this segment's name: leave quietly (no removal,
+            // no wake-ups) and open again, which finds the name gone or a new channel.
+            let mut core = core;
+            if let Some(t) = core.ticket.take() {
+                core.peers().detach(t, role);
+            }
+            std::thread::yield_now();
+        }
+        Err(ChannelOpenError::Corrupt {
+            name: name.to_owned(),
+            reason: "it stayed in the middle of being removed".into(),
+        })
+    }
+
+    fn open_once(
+        name: &str,
+        opts: &ChannelOptions,
+        wanted: &Wanted,
+        role: Role,
+        exclusive: Option<&'static str>,
+        segopts: &SegmentOptions,
+        size: u64,
+    ) -> Result<Core, ChannelOpenError> {
+        let mut tries = 0;
+        let seg = loop {
+            tries += 1;
+            let opened = match opts.create {
+                Some(true) => segopts
+                    .create_with(name, size, |seg| init(seg, &wanted.info))
+                    .map_err(OpenOrCreateError::from),
+                _ => match segopts.open(name) {
+                    Ok(seg) => Ok(seg),
+                    Err(OpenError::NotFound { .. }) if opts.create != Some(false) => segopts
+                        .open_or_create(name, size, |seg| init(seg, &wanted.info))
+                        .map(|(seg, _)| seg),
+                    Err(e) => Err(e.into()),
+                },
+            };
+            match opened {
+                Ok(seg) => break seg,
+                // Created concurrently with another size: open what is there.
+                Err(OpenOrCreateError::Open(OpenError::WrongSize { .. })) if tries < 4 => {}
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let info = validate(&seg, name, wanted)?;
+        let Some(base) = seg.as_mut_ptr().and_then(NonNull::new) else {
+            return Err(ChannelOpenError::ReadOnly {
+                name: name.to_owned(),
+            });
+        };
+        let kernel = if shmwire_platform::KERNEL_SYNC_OBJECTS {
+            let bell = |offset: usize| {
+                NamedSemaphore::open_or_create(
+                    seg.object_name(),
+                    &format!("bell-{offset}"),
+                    0,
+                    wait::BELL_MAX,
+                )
+                .map(|(s, _)| Some(s))
+                .map_err(|source| ChannelOpenError::Os {
+                    name: name.to_owned(),
+                    source,
+                })
+            };
+            [bell(PRODUCER)?, bell(CONSUMER)?]
+        } else {
+            [None, None]
+        };
+        let mut core = Core {
+            seg,
+            name: name.to_owned(),
+            info,
+            role,
+            ticket: None,
+            strategy: opts.wait,
+            base,
+            kernel,
+            last_sweep: Cell::new(std::time::Instant::now()),
+        };
+        let me = crate::current_process();
+        let ticket = core
+            .peers()
+            .attach(me, role, exclusive.is_some())
+            .map_err(|e| match e {
+                AttachError::Full => ChannelOpenError::TooManyPeers {
+                    name: name.to_owned(),
+                },
+                AttachError::Busy { pid } => ChannelOpenError::Busy {
+                    name: name.to_owned(),
+                    role: exclusive.unwrap_or("peer"),
+                    pid,
+                },
+            })?;
+        core.ticket = Some(ticket);
+        // Someone waiting for a peer to arrive looks again.
+        core.ring_both();
+        Ok(core)
+    }
+
+    /// The structure `T` at payload offset `off` of the control page.
+    fn at<T>(&self, off: usize) -> &T {
+        debug_assert!(off + std::mem::size_of::<T>() <= DATA as usize);
+        debug_assert!(off % std::mem::align_of::<T>() == 0);
+        // SAFETY: the control page `[0, DATA)` is inside the read-write payload (`validate`
+        // checked the payload is at least `DATA` bytes; `base` came from `as_mut_ptr`); the
+        // payload is page-aligned and `off` is a multiple of `T`'s alignment (constants,
+        // asserted above); `T` is made of atomics; the mapping lives as long as `self.seg`.
+        unsafe { &*self.base.as_ptr().add(off).cast::<T>() }
+    }
+
+    pub(crate) fn peers(&self) -> &RawPeers {
+        self.at(PEERS)
+    }
+
+    pub(crate) fn producer(&self) -> &Line {
+        self.at(PRODUCER)
+    }
+
+    pub(crate) fn consumer(&self) -> &Line {
+        self.at(CONSUMER)
+    }
+
+    /// The kernel semaphore of the producer's (`0`) or consumer's (`1`) bell.
+    fn kernel(&self, which: usize) -> Option<&NamedSemaphore> {
+        self.kernel[which].as_ref()
+    }
+
+    /// Wakes everyone sleeping on either bell.
+    fn ring_both(&self) {
+        self.producer().bell.ring(self.kernel(0));
+        self.consumer().bell.ring(self.kernel(1));
+    }
+
+    /// The data area, as a pointer and length (validated at open).
+    pub(crate) fn data(&self) -> Data {
+        // SAFETY: `validate` checked `DATA + data_len <= seg.len()`.
+        let ptr = unsafe { self.base.as_ptr().add(DATA as usize) };
+        Data {
+            ptr,
+            len: self.info.data_len as usize,
+        }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// This endpoint's peer entry.
+    pub(crate) fn ticket(&self) -> Ticket {
+        self.ticket.expect("an open endpoint is attached")
+    }
+
+    /// Whether the other side is gone; `sweep` (or a last sweep older than a wait slice)
+    /// also reaps dead peers first (slow: liveness checks).
+    fn other_side_gone(&self, sweep: bool) -> bool {
+        let peers = self.peers();
+        let now = std::time::Instant::now();
+        if sweep || now.duration_since(self.last_sweep.get()) >= wait::SLICE {
+            self.last_sweep.set(now);
+            peers.sweep();
+        }
+        peers.gone(self.role.other())
+    }
+
+    /// Waits on `bell` (0: producer's, 1: consumer's) until `attempt` succeeds.
+    fn wait<T>(
+        &self,
+        which: usize,
+        patience: Patience,
+        attempt: &mut dyn FnMut() -> Option<T>,
+    ) -> Result<T, Ended<()>> {
+        self.wait_recovering(which, patience, attempt, &mut || {})
+    }
+
+    /// [`wait`](Self::wait), calling `recover` at every liveness sweep (to repair what dead
+    /// peers left half-done).
+    fn wait_recovering<T>(
+        &self,
+        which: usize,
+        patience: Patience,
+        attempt: &mut dyn FnMut() -> Option<T>,
+        recover: &mut dyn FnMut(),
+    ) -> Result<T, Ended<()>> {
+        let line = if which == 0 {
+            self.producer()
+        } else {
+            self.consumer()
+        };
+        wait::wait_for(
+            self.strategy,
+            patience,
+            &line.bell,
+            self.kernel(which),
+            attempt,
+            &mut |sweep| {
+                if sweep {
+                    recover();
+                }
+                self.other_side_gone(sweep).then_some(())
+            },
+        )
+    }
+
+    fn corrupt_recv(&self, reason: impl Into<String>) -> RecvError {
+        RecvError::Corrupt {
+            name: self.name.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    fn corrupt_send(&self, reason: impl Into<String>) -> SendError {
+        SendError::Corrupt {
+            name: self.name.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The receive error for a wait that ended without a message.
+    fn recv_ended(&self, ended: Ended<()>, patience: Patience) -> RecvError {
+        let name = self.name.clone();
+        match (ended, patience) {
+            (Ended::Peer(()), _) => RecvError::Disconnected { name },
+            (Ended::TimedOut, Patience::Try) => RecvError::Empty { name },
+            (Ended::TimedOut, _) => RecvError::Timeout { name },
+        }
+    }
+
+    /// The send error for a wait that ended without room.
+    fn send_ended(&self, ended: Ended<()>, patience: Patience) -> SendError {
+        let name = self.name.clone();
+        match (ended, patience) {
+            (Ended::Peer(()), _) => SendError::Disconnected { name },
+            (Ended::TimedOut, Patience::Try) => SendError::Full { name },
+            (Ended::TimedOut, _) => SendError::Timeout { name },
+        }
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        let Some(ticket) = self.ticket else {
+            return;
+        };
+        let peers = self.peers();
+        peers.detach(ticket, self.role);
+        // Queues keep messages sent but not yet received for a receiver still to come.
+        let queue =
+            self.info.flavor == Flavor::Spsc as u32 || self.info.flavor == Flavor::Mpmc as u32;
+        // ORDERING: Acquire — pairs with the Release stores of the cursors (`commit`,
+        // `release`, the slot claims' cursor moves are Relaxed: a hint is enough here).
+        let pending = queue
+            && self.producer().cursor.load(Ordering::Acquire)
+                != self.consumer().cursor.load(Ordering::Acquire);
+        // Where names die with their last handle (Windows) there is nothing to remove.
+        if peers.leave_last(!pending && crate::NAMES_OUTLIVE_HANDLES) {
+            // The last one out removes the name (POSIX; a no-op where names die with their
+            // last handle). A newer object under the name is left alone.
+            self.seg.unlink_if_same();
+        }
+        self.ring_both();
+    }
+}
+
+/// The creator's initialization: the description; every other byte is zero already.
+fn init(seg: &Segment, info: &ChannelInfo) {
+    seg.write_at(0, bytemuck::bytes_of(info))
+        .expect("the creator's payload holds the description");
+}
+
+/// Copies the description out of `seg` and checks it against the segment and `wanted`.
+fn validate(seg: &Segment, name: &str, wanted: &Wanted) -> Result<ChannelInfo, ChannelOpenError> {
+    let corrupt = |reason: String| ChannelOpenError::Corrupt {
+        name: name.to_owned(),
+        reason,
+    };
+    let mut bytes = [0u8; std::mem::size_of::<ChannelInfo>()];
+    seg.read_at(0, &mut bytes)
+        .map_err(|_| corrupt("the segment is too small for a channel".into()))?;
+    let info: ChannelInfo = bytemuck::pod_read_unaligned(&bytes);
+    if info.tag != TAG || info.version != VERSION {
+        return Err(corrupt(format!(
+            "no channel description of version {VERSION} (tag {:#x}, version {})",
+            info.tag, info.version
+        )));
+    }
+    if info.flavor != wanted.flavor as u32 {
+        return Err(corrupt(format!(
+            "the description says flavor {}, the header {:?}",
+            info.flavor, wanted.flavor
+        )));
+    }
+    let fits = info.data_offset == DATA
+        && DATA
+            .checked_add(info.data_len)
+            .is_some_and(|end| end <= seg.len());
+    if !fits {
+        return Err(corrupt(format!(
+            "its data area ({} bytes at {}) does not fit the segment of {} bytes",
+            info.data_len,
+            info.data_offset,
+            seg.len()
+        )));
+    }
+    let w = &wanted.info;
+    let mismatch = |what: &str, expected: u64, found: u64| ChannelOpenError::Mismatch {
+        name: name.to_owned(),
+        expected: format!("{what} {expected}"),
+        found: format!("{what} {found}"),
+    };
+    if w.type_hash != 0 && (info.type_hash != w.type_hash || info.elem_size != w.elem_size) {
+        return Err(ChannelOpenError::Mismatch {
+            name: name.to_owned(),
+            expected: format!("messages of a {}-byte type", w.elem_size),
+            found: if info.type_hash == 0 {
+                "untyped byte messages".to_owned()
+            } else {
+                format!("messages of another {}-byte type", info.elem_size)
+            },
+        });
+    }
+    if wanted.capacity_given && info.capacity != w.capacity {
+        return Err(mismatch("capacity", w.capacity, info.capacity));
+    }
+    if wanted.slot_given && info.slot_size != w.slot_size {
+        return Err(mismatch("message size", w.slot_size, info.slot_size));
+    }
+    Ok(info)
+}
+
+/// The data area of a channel: bounds-checked copies in and out.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Data {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Data {
+    fn check(&self, off: u64, len: usize) -> Option<usize> {
+        let start = usize::try_from(off).ok()?;
+        (start.checked_add(len)? <= self.len).then_some(start)
+    }
+
+    /// Copies `src` to `off`; `None` (nothing copied) if out of bounds.
+    #[must_use]
+    pub(crate) fn write(&self, off: u64, src: &[u8]) -> Option<()> {
+        let start = self.check(off, src.len())?;
+        // SAFETY: in bounds of the data area (checked), which is mapped read-write for the
+        // endpoint's lifetime; `src` is the caller's memory, not inside the mapping.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(start), src.len()) };
+        Some(())
+    }
+
+    /// Copies `dst.len()` bytes from `off`; `None` if out of bounds.
+    #[must_use]
+    pub(crate) fn read(&self, off: u64, dst: &mut [u8]) -> Option<()> {
+        let start = self.check(off, dst.len())?;
+        // SAFETY: as in `write`; `dst` is the caller's buffer.
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr.add(start), dst.as_mut_ptr(), dst.len()) };
+        Some(())
+    }
+
+    /// The address of `[off, off + len)`; `None` if out of bounds.
+    pub(crate) fn range(&self, off: u64, len: usize) -> Option<*mut u8> {
+        let start = self.check(off, len)?;
+        // SAFETY: in bounds (checked).
+        Some(unsafe { self.ptr.add(start) })
+    }
+
+    /// The `AtomicU64` at `off` (8-aligned, in bounds).
+    pub(crate) fn atomic_u64(&self, off: u64) -> Option<&AtomicU64> {
+        let start = self.check(off, 8)?;
+        if start % 8 != 0 {
+            return None;
+        }
+        // SAFETY: in bounds and aligned (the area is page-aligned); atomics may alias
+        // memory that other processes write; the mapping outlives the endpoint that made
+        // this `Data` and every borrow of it is shorter (callers hold `&self`).
+        Some(unsafe { &*self.ptr.add(start).cast::<AtomicU64>() })
+    }
+}
+
+/// Rounds `n` up to a multiple of `to` (a power of two).
+pub(crate) fn round_up(n: u64, to: u64) -> u64 {
+    (n + to - 1) & !(to - 1)
+}
+
+/// A `Duration` timeout as [`Patience`].
+fn patience(timeout: Option<Duration>) -> Patience {
+    match timeout {
+        None => Patience::Until(None),
+        Some(t) => Patience::timeout(t),
+    }
+}

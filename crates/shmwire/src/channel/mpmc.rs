@@ -1,0 +1,853 @@
+//! Multi-producer multi-consumer bounded queue of fixed-size slots.
+//!
+//! Any number of [`Sender`]s and [`Receiver`]s (up to 64 endpoints in all); each message goes
+//! to exactly one receiver, in the order the senders claimed their slots. A message is at
+//! most [`message_size`](ChannelOptions::message_size) bytes (default 1 KiB); the queue holds
+//! [`capacity`](ChannelOptions::capacity) of them (default 1024).
+//!
+//! ```
+//! use shmwire::channel::{mpmc, ChannelOptions};
+//! # let name = format!("doc-mpmc-{}", std::process::id());
+//! let opts = ChannelOptions::new().capacity(64).message_size(256);
+//! let mut tx = mpmc::Sender::open(&name, &opts)?;
+//! let mut rx1 = mpmc::Receiver::open(&name, &opts)?;
+//! let mut rx2 = mpmc::Receiver::open(&name, &opts)?;
+//! tx.send(b"job 1")?;
+//! tx.send(b"job 2")?;
+//! assert_eq!(rx1.recv()?, b"job 1");
+//! assert_eq!(rx2.recv()?, b"job 2");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The slot protocol
+//!
+//! A bounded queue after Dmitry Vyukov's, made crash-tolerant by recording the claimer in
+//! the slot. Positions are monotonic (`tail` on the producer line, `head` on the consumer
+//! line); position `p` uses slot `p mod N` in lap `p / N`. Each slot has a 64-bit state word:
+//!
+//! | bits   | field |
+//! |--------|-------|
+//! | 0..2   | phase: 0 free, 1 writing, 2 ready, 3 reading |
+//! | 2..8   | peer-table entry of the claimer (writing, reading) |
+//! | 8..16  | that entry's generation |
+//! | 16..64 | lap (mod 2^48) |
+//!
+//! * **send** at `p = tail`: the slot must be *free, lap L*; CAS it to *writing by me, lap
+//!   L* (Acquire: pairs with the consumer's Release that freed it), help `tail` from `p` to
+//!   `p + 1` (anyone who sees the claim may), write length and payload, store *ready, lap
+//!   L* (Release: pairs with the consumer's Acquire load), ring the data bell. A slot of lap
+//!   `L − 1` still there means the queue is full.
+//! * **receive** at `p = head`: the slot must be *ready, lap L*; CAS it to *reading by me*
+//!   (Acquire), help `head` on, copy out, store *free, lap L + 1* (Release), ring the space
+//!   bell.
+//! * **recovery** (between sleeps, with liveness checks): a slot *writing* or *reading* by an
+//!   endpoint that is dead (or no longer attached with that generation) is CASed to *free,
+//!   lap L + 1*. A dead sender's unfinished message is skipped, never delivered half-written;
+//!   the message a receiver was copying when it died is lost with it.
+//!
+//! Every value read from shared memory is checked: an unexpected state makes the operation
+//! retry a bounded number of times, then behave as full / empty (and so wait, sleeping), never
+//! spin for ever; a length larger than a slot is [`RecvError::Corrupt`].
+#![allow(unsafe_code)]
+
+use std::time::Duration;
+
+use bytemuck::Pod;
+
+use super::peers::{Role, Ticket};
+use super::ring::Mem;
+use super::wait::Patience;
+use super::{
+    patience, round_up, ChannelOpenError, ChannelOptions, Core, Data, Flavor, RecvError, SendError,
+    Wanted,
+};
+use crate::sync::shim::{AtomicU64, Ordering};
+
+/// Default number of slots.
+pub const DEFAULT_CAPACITY: u64 = 1024;
+/// Default message size.
+pub const DEFAULT_MESSAGE_SIZE: u64 = 1024;
+
+const FREE: u64 = 0;
+const WRITING: u64 = 1;
+const READY: u64 = 2;
+const READING: u64 = 3;
+const LAP_BITS: u32 = 48;
+const LAP_MASK: u64 = (1 << LAP_BITS) - 1;
+/// Retries of an operation that finds an unexpected state before it counts as full/empty.
+const RETRIES: usize = 64;
+
+/// Bytes of one slot's control (state and length).
+const CTL: u64 = 16;
+
+/// One slot's control words, in the array at the start of the data area.
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct SlotCtl {
+    /// MPMC: the state word (phase, claimer, lap). Broadcast: the seqlock word.
+    pub(crate) state: AtomicU64,
+    /// Payload length.
+    pub(crate) len: AtomicU64,
+}
+
+impl SlotCtl {
+    #[cfg(all(test, loom))]
+    pub(crate) fn new() -> SlotCtl {
+        SlotCtl {
+            state: AtomicU64::new(0),
+            len: AtomicU64::new(0),
+        }
+    }
+}
+
+#[cfg(not(loom))]
+const _: () = assert!(std::mem::size_of::<SlotCtl>() == CTL as usize);
+
+fn enc(phase: u64, claimer: Option<Ticket>, lap: u64) -> u64 {
+    let (idx, gen) = claimer.map_or((0, 0), |t| (u64::from(t.index), u64::from(t.gen)));
+    phase | (idx & 0x3F) << 2 | (gen & 0xFF) << 8 | (lap & LAP_MASK) << 16
+}
+
+struct Decoded {
+    phase: u64,
+    index: u32,
+    gen: u32,
+    lap: u64,
+}
+
+fn dec(s: u64) -> Decoded {
+    Decoded {
+        phase: s & 3,
+        index: (s >> 2 & 0x3F) as u32,
+        gen: (s >> 8 & 0xFF) as u32,
+        lap: s >> 16,
+    }
+}
+
+/// The layout of the data area: `n` slot controls, then `n` payloads of `stride` bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slots {
+    pub(crate) n: u64,
+    pub(crate) size: u64,
+    stride: u64,
+    payloads: u64,
+}
+
+impl Slots {
+    pub(crate) fn new(n: u64, size: u64) -> Option<Slots> {
+        let stride = round_up(size.max(1), 64);
+        let payloads = round_up(n.checked_mul(CTL)?, 4096);
+        payloads.checked_add(n.checked_mul(stride)?)?;
+        Some(Slots {
+            n,
+            size,
+            stride,
+            payloads,
+        })
+    }
+
+    pub(crate) fn data_len(&self) -> u64 {
+        self.payloads + self.n * self.stride
+    }
+
+    /// The slot controls at the start of `data`.
+    pub(crate) fn ctl<'d>(&self, data: &'d Data) -> &'d [SlotCtl] {
+        let len = (self.n * CTL) as usize;
+        let ptr = data
+            .range(0, len)
+            .expect("slot controls are inside the validated data area");
+        // SAFETY: `[ptr, ptr + n * 16)` is inside the data area (checked by `range`), which
+        // is page-aligned (so 8-aligned for `SlotCtl`) and mapped read-write while `data`'s
+        // endpoint lives; `SlotCtl` is two atomics, so other processes may write it.
+        unsafe { std::slice::from_raw_parts(ptr.cast::<SlotCtl>(), self.n as usize) }
+    }
+
+    pub(crate) fn payload(&self, i: u64) -> u64 {
+        self.payloads + i * self.stride
+    }
+}
+
+pub(crate) fn layout(
+    name: &str,
+    opts: &ChannelOptions,
+    flavor: Flavor,
+    default_n: u64,
+) -> Result<(Wanted, Slots), ChannelOpenError> {
+    let n = opts.capacity.unwrap_or(default_n);
+    let size = match opts.elem {
+        Some((s, _, _)) => u64::from(s),
+        None => opts.message_size.unwrap_or(DEFAULT_MESSAGE_SIZE),
+    };
+    let invalid = |reason: String| ChannelOpenError::Invalid {
+        name: name.to_owned(),
+        reason,
+    };
+    if n == 0 || n > 1 << 24 {
+        return Err(invalid(format!(
+            "{n} slots is not possible (1 to 16777216)"
+        )));
+    }
+    if size == 0 || size > 1 << 31 {
+        return Err(invalid(format!(
+            "a message size of {size} bytes is not possible (1 byte to 2 GiB)"
+        )));
+    }
+    let slots =
+        Slots::new(n, size).ok_or_else(|| invalid("the channel would be too large".into()))?;
+    Ok((Wanted::new(flavor, opts, n, size, slots.data_len()), slots))
+}
+
+/// Checks the description an opener found and returns its slot layout.
+pub(crate) fn check_slots(core: &Core) -> Result<Slots, ChannelOpenError> {
+    let info = &core.info;
+    match Slots::new(info.capacity, info.slot_size) {
+        Some(s)
+            if (1..=1 << 24).contains(&info.capacity)
+                && (1..=1 << 31).contains(&info.slot_size)
+                && s.data_len() == info.data_len =>
+        {
+            Ok(s)
+        }
+        _ => Err(ChannelOpenError::Corrupt {
+            name: core.name.clone(),
+            reason: format!(
+                "{} slots of {} bytes do not make a data area of {} bytes",
+                info.capacity, info.slot_size, info.data_len
+            ),
+        }),
+    }
+}
+
+/// A claimed slot.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Claim {
+    pub(crate) slot: u64,
+    lap: u64,
+}
+
+/// The slot protocol over a set of cursors, slot controls and payload memory (the channel's
+/// data area, or loom-checked memory in the models). Bells are the callers' business.
+pub(crate) struct Queue<'a, M: Mem> {
+    pub(crate) tail: &'a AtomicU64,
+    pub(crate) head: &'a AtomicU64,
+    pub(crate) ctl: &'a [SlotCtl],
+    pub(crate) mem: &'a M,
+    pub(crate) slots: Slots,
+}
+
+impl<M: Mem> Queue<'_, M> {
+    /// Claims the slot at `tail` for writing, or `None` if the queue is full now.
+    pub(crate) fn claim_send(&self, me: Ticket) -> Option<Claim> {
+        let n = self.slots.n;
+        for _ in 0..RETRIES {
+            let pos = self.tail.load(Ordering::Relaxed);
+            let (slot, lap) = (pos % n, (pos / n) & LAP_MASK);
+            let st = &self.ctl[slot as usize].state;
+            // ORDERING: Acquire — pairs with the Release store that freed the slot in
+            // `finish_recv` (or `recover`): the previous message was read before we write.
+            let s = st.load(Ordering::Acquire);
+            let d = dec(s);
+            if d.phase == FREE && d.lap == lap {
+                if st
+                    .compare_exchange(
+                        s,
+                        enc(WRITING, Some(me), lap),
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+                {
+                    let _ = self.tail.compare_exchange(
+                        pos,
+                        pos + 1,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
+                    return Some(Claim { slot, lap });
+                }
+            } else if d.lap == lap || (d.phase == FREE && d.lap == (lap + 1) & LAP_MASK) {
+                // Claimed by another sender that has not moved `tail` yet, or already freed
+                // again (a dead sender's claim, recovered): help `tail` on.
+                let _ =
+                    self.tail
+                        .compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+            } else if d.lap == lap.wrapping_sub(1) & LAP_MASK {
+                // Last lap's message is still there: full, unless `tail` moved meanwhile.
+                if self.tail.load(Ordering::Relaxed) == pos {
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    /// Writes `msg` into a claimed slot.
+    pub(crate) fn write(&self, c: Claim, msg: &[u8]) {
+        self.mem
+            .put(self.slots.payload(c.slot), msg)
+            .expect("slot payloads are inside the validated data area");
+    }
+
+    /// Publishes a written slot of `len` bytes.
+    pub(crate) fn finish_send(&self, c: Claim, len: u64) {
+        let ctl = &self.ctl[c.slot as usize];
+        ctl.len.store(len, Ordering::Relaxed);
+        // ORDERING: Release — publishes length and payload; pairs with the Acquire load in
+        // `claim_recv`.
+        ctl.state.store(enc(READY, None, c.lap), Ordering::Release);
+    }
+
+    /// Frees a claimed slot unsent (a dropped loan): receivers skip it.
+    pub(crate) fn abandon_send(&self, c: Claim) {
+        // ORDERING: Release — pairs with the Acquire loads in `claim_recv`/`claim_send`.
+        self.ctl[c.slot as usize]
+            .state
+            .store(enc(FREE, None, c.lap + 1), Ordering::Release);
+    }
+
+    /// Claims the slot at `head` for reading, or `None` if the queue is empty now. Returns
+    /// the claim and the length the slot claims (unchecked).
+    pub(crate) fn claim_recv(&self, me: Ticket) -> Option<(Claim, u64)> {
+        let n = self.slots.n;
+        for _ in 0..RETRIES {
+            let pos = self.head.load(Ordering::Relaxed);
+            let (slot, lap) = (pos % n, (pos / n) & LAP_MASK);
+            let ctl = &self.ctl[slot as usize];
+            // ORDERING: Acquire — pairs with the Release store in `finish_send`.
+            let s = ctl.state.load(Ordering::Acquire);
+            let d = dec(s);
+            if d.lap == lap && d.phase == READY {
+                if ctl
+                    .state
+                    .compare_exchange(
+                        s,
+                        enc(READING, Some(me), lap),
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+                {
+                    let _ = self.head.compare_exchange(
+                        pos,
+                        pos + 1,
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                    );
+                    let len = ctl.len.load(Ordering::Relaxed);
+                    return Some((Claim { slot, lap }, len));
+                }
+            } else if (d.lap == lap && d.phase == READING)
+                || (d.phase == FREE && d.lap == (lap + 1) & LAP_MASK)
+            {
+                // Taken (or skipped) by another receiver that has not moved `head`: help.
+                let _ =
+                    self.head
+                        .compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+            } else if d.lap == lap {
+                // Being written, or not yet claimed: empty for now.
+                if self.head.load(Ordering::Relaxed) == pos {
+                    return None;
+                }
+            }
+        }
+        None
+    }
+
+    /// Copies the payload of a claimed slot out.
+    pub(crate) fn read(&self, c: Claim, dst: &mut [u8]) {
+        self.mem
+            .get(self.slots.payload(c.slot), dst)
+            .expect("slot payloads are inside the validated data area");
+    }
+
+    /// Frees a slot after reading it.
+    pub(crate) fn finish_recv(&self, c: Claim) {
+        // ORDERING: Release — our reads of the slot happen before a sender reuses it; pairs
+        // with the Acquire load in `claim_send`.
+        self.ctl[c.slot as usize]
+            .state
+            .store(enc(FREE, None, c.lap + 1), Ordering::Release);
+    }
+
+    /// Frees slots left writing or reading by endpoints that `alive(entry, generation)`
+    /// says are gone. Returns whether it freed any.
+    pub(crate) fn recover(&self, alive: &dyn Fn(u32, u32) -> bool) -> bool {
+        let mut freed = false;
+        for ctl in self.ctl {
+            // ORDERING: Acquire — as the loads in `claim_send` / `claim_recv`.
+            let s = ctl.state.load(Ordering::Acquire);
+            let d = dec(s);
+            if (d.phase == WRITING || d.phase == READING) && !alive(d.index, d.gen) {
+                // ORDERING: Release — as the frees in `finish_recv` / `abandon_send`.
+                freed |= ctl
+                    .state
+                    .compare_exchange(
+                        s,
+                        enc(FREE, None, d.lap + 1),
+                        Ordering::Release,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok();
+            }
+        }
+        freed
+    }
+}
+
+/// The queue of an endpoint's channel.
+fn queue<'a>(core: &'a Core, data: &'a Data, slots: Slots) -> Queue<'a, Data> {
+    Queue {
+        tail: &core.producer().cursor,
+        head: &core.consumer().cursor,
+        ctl: slots.ctl(data),
+        mem: data,
+        slots,
+    }
+}
+
+/// Recovery with liveness checks of the claimers, waking everyone if it freed a slot.
+fn recover(core: &Core, q: &Queue<'_, Data>) {
+    let peers = core.peers();
+    if q.recover(&|index, gen| peers.claimer_alive(index, gen)) {
+        core.ring_both();
+    }
+}
+
+/// A sending end of an MPMC channel.
+#[derive(Debug)]
+pub struct Sender {
+    core: Core,
+    data: Data,
+    slots: Slots,
+}
+
+impl Sender {
+    /// Opens (or creates, as `opts` says) the channel `name` and attaches as a sender.
+    ///
+    /// # Errors
+    ///
+    /// See [`ChannelOpenError`].
+    pub fn open(name: &str, opts: &ChannelOptions) -> Result<Sender, ChannelOpenError> {
+        let (wanted, _) = layout(name, opts, Flavor::Mpmc, DEFAULT_CAPACITY)?;
+        let core = Core::open(name, opts, &wanted, Role::Send, None)?;
+        let slots = check_slots(&core)?;
+        let data = core.data();
+        Ok(Sender { core, data, slots })
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &str {
+        self.core.name()
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> u64 {
+        self.slots.n
+    }
+
+    /// The largest message.
+    pub fn message_size(&self) -> u64 {
+        self.slots.size
+    }
+
+    fn queue(&self) -> Queue<'_, Data> {
+        queue(&self.core, &self.data, self.slots)
+    }
+
+    fn claim(&self, len: u64, patience: Patience) -> Result<Claim, SendError> {
+        if len > self.slots.size {
+            return Err(SendError::TooLarge {
+                name: self.core.name.clone(),
+                len,
+                max: self.slots.size,
+            });
+        }
+        let q = self.queue();
+        let me = self.core.ticket();
+        self.core
+            .wait_recovering(1, patience, &mut || q.claim_send(me), &mut || {
+                recover(&self.core, &q)
+            })
+            .map_err(|e| self.core.send_ended(e, patience))
+    }
+
+    fn send_with(&mut self, msg: &[u8], patience: Patience) -> Result<(), SendError> {
+        let c = self.claim(msg.len() as u64, patience)?;
+        let q = self.queue();
+        q.write(c, msg);
+        q.finish_send(c, msg.len() as u64);
+        self.core.producer().bell.ring(self.core.kernel(0));
+        Ok(())
+    }
+
+    /// Sends `msg` if a slot is free now.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Full`], [`SendError::Disconnected`] (the receivers are gone and the
+    /// queue is full), [`SendError::TooLarge`].
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.send_with(msg, Patience::Try)
+    }
+
+    /// Sends `msg`, waiting for a free slot as long as it takes.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send`](Self::try_send), but never `Full`.
+    pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.send_with(msg, Patience::Until(None))
+    }
+
+    /// Sends `msg`, waiting up to `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send`](Self::try_send), with [`SendError::Timeout`] instead of `Full`.
+    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
+        self.send_with(msg, patience(Some(timeout)))
+    }
+
+    /// Sends a plain-old-data value as its bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn send_value<T: Pod>(&mut self, value: &T) -> Result<(), SendError> {
+        self.send(bytemuck::bytes_of(value))
+    }
+
+    /// Claims a slot to write a message of up to [`message_size`](Self::message_size) bytes
+    /// in place, waiting for one. Receivers after this slot wait until it is sent or
+    /// dropped.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn loan(&mut self) -> Result<SlotLoan<'_>, SendError> {
+        self.loan_with(Patience::Until(None))
+    }
+
+    /// [`loan`](Self::loan) if a slot is free now.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send`](Self::try_send).
+    pub fn try_loan(&mut self) -> Result<SlotLoan<'_>, SendError> {
+        self.loan_with(Patience::Try)
+    }
+
+    /// [`loan`](Self::loan), waiting up to `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_timeout`](Self::send_timeout).
+    pub fn loan_timeout(&mut self, timeout: Duration) -> Result<SlotLoan<'_>, SendError> {
+        self.loan_with(patience(Some(timeout)))
+    }
+
+    fn loan_with(&mut self, patience: Patience) -> Result<SlotLoan<'_>, SendError> {
+        let c = self.claim(0, patience)?;
+        Ok(SlotLoan {
+            sender: self,
+            claim: Some(c),
+        })
+    }
+}
+
+/// A slot lent to write one message in place; [`send`](Self::send) publishes it, dropping
+/// it frees the slot unsent (receivers skip it).
+#[derive(Debug)]
+#[must_use = "a loan publishes nothing unless sent"]
+pub struct SlotLoan<'a> {
+    sender: &'a mut Sender,
+    claim: Option<Claim>,
+}
+
+impl SlotLoan<'_> {
+    fn claim(&self) -> Claim {
+        self.claim.expect("a live loan holds its claim")
+    }
+
+    /// Bytes available: the channel's message size.
+    pub fn capacity(&self) -> usize {
+        self.sender.slots.size as usize
+    }
+
+    /// Start of the slot's bytes, valid for [`capacity`](Self::capacity) bytes while the
+    /// loan lives.
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        let s = &self.sender;
+        s.data
+            .range(s.slots.payload(self.claim().slot), s.slots.size as usize)
+            .expect("slot payloads are inside the validated data area")
+    }
+
+    /// Copies `data` into the slot at `offset`.
+    ///
+    /// # Panics
+    ///
+    /// If `offset + data.len()` exceeds [`capacity`](Self::capacity).
+    pub fn write_at(&mut self, offset: usize, data: &[u8]) {
+        let s = &self.sender;
+        let ok = offset
+            .checked_add(data.len())
+            .is_some_and(|e| e as u64 <= s.slots.size);
+        assert!(
+            ok,
+            "write of {} bytes at {offset} outside a slot of {}",
+            data.len(),
+            s.slots.size
+        );
+        s.data
+            .write(s.slots.payload(self.claim().slot) + offset as u64, data)
+            .expect("inside the slot (checked)");
+    }
+
+    /// Publishes the first `len` bytes of the slot as the message.
+    ///
+    /// # Panics
+    ///
+    /// If `len` exceeds [`capacity`](Self::capacity).
+    pub fn send(mut self, len: usize) {
+        assert!(
+            len as u64 <= self.sender.slots.size,
+            "cannot send {len} bytes of a slot of {}",
+            self.sender.slots.size
+        );
+        let c = self.claim.take().expect("a live loan holds its claim");
+        self.sender.queue().finish_send(c, len as u64);
+        let core = &self.sender.core;
+        core.producer().bell.ring(core.kernel(0));
+    }
+}
+
+impl Drop for SlotLoan<'_> {
+    fn drop(&mut self) {
+        if let Some(c) = self.claim.take() {
+            self.sender.queue().abandon_send(c);
+            let core = &self.sender.core;
+            core.producer().bell.ring(core.kernel(0));
+        }
+    }
+}
+
+/// A receiving end of an MPMC channel.
+#[derive(Debug)]
+pub struct Receiver {
+    core: Core,
+    data: Data,
+    slots: Slots,
+}
+
+impl Receiver {
+    /// Opens (or creates, as `opts` says) the channel `name` and attaches as a receiver.
+    ///
+    /// # Errors
+    ///
+    /// See [`ChannelOpenError`].
+    pub fn open(name: &str, opts: &ChannelOptions) -> Result<Receiver, ChannelOpenError> {
+        let (wanted, _) = layout(name, opts, Flavor::Mpmc, DEFAULT_CAPACITY)?;
+        let core = Core::open(name, opts, &wanted, Role::Recv, None)?;
+        let slots = check_slots(&core)?;
+        let data = core.data();
+        Ok(Receiver { core, data, slots })
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &str {
+        self.core.name()
+    }
+
+    /// The largest message.
+    pub fn message_size(&self) -> u64 {
+        self.slots.size
+    }
+
+    fn queue(&self) -> Queue<'_, Data> {
+        queue(&self.core, &self.data, self.slots)
+    }
+
+    /// Frees a read slot and wakes a sender waiting for room.
+    fn free(&self, c: Claim) {
+        self.queue().finish_recv(c);
+        self.core.consumer().bell.ring(self.core.kernel(1));
+    }
+
+    fn claim(&self, patience: Patience) -> Result<(Claim, u64), RecvError> {
+        let q = self.queue();
+        let me = self.core.ticket();
+        let (c, len) = self
+            .core
+            .wait_recovering(0, patience, &mut || q.claim_recv(me), &mut || {
+                recover(&self.core, &q)
+            })
+            .map_err(|e| self.core.recv_ended(e, patience))?;
+        if len > self.slots.size {
+            self.free(c);
+            return Err(self.core.corrupt_recv(format!(
+                "a slot claims {len} bytes, more than the slot size {}",
+                self.slots.size
+            )));
+        }
+        Ok((c, len))
+    }
+
+    fn recv_with(&mut self, patience: Patience) -> Result<Vec<u8>, RecvError> {
+        let (c, len) = self.claim(patience)?;
+        let mut buf = vec![0; len as usize];
+        self.queue().read(c, &mut buf);
+        self.free(c);
+        Ok(buf)
+    }
+
+    /// Receives a message if one is ready now.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Empty`], [`RecvError::Disconnected`] (every sender is gone and the
+    /// queue is empty), [`RecvError::Corrupt`].
+    pub fn try_recv(&mut self) -> Result<Vec<u8>, RecvError> {
+        self.recv_with(Patience::Try)
+    }
+
+    /// Receives a message, waiting as long as it takes.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_recv`](Self::try_recv), but never `Empty`.
+    pub fn recv(&mut self) -> Result<Vec<u8>, RecvError> {
+        self.recv_with(Patience::Until(None))
+    }
+
+    /// Receives a message, waiting up to `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_recv`](Self::try_recv), with [`RecvError::Timeout`] instead of `Empty`.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvError> {
+        self.recv_with(patience(Some(timeout)))
+    }
+
+    /// Receives a plain-old-data value sent with [`Sender::send_value`].
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::WrongSize`] if the message is not `size_of::<T>()` bytes (it is
+    /// consumed); otherwise as [`recv`](Self::recv).
+    pub fn recv_value<T: Pod>(&mut self) -> Result<T, RecvError> {
+        let (c, len) = self.claim(Patience::Until(None))?;
+        let mut value = T::zeroed();
+        let bytes = bytemuck::bytes_of_mut(&mut value);
+        let ok = len == bytes.len() as u64;
+        if ok {
+            self.queue().read(c, bytes);
+        }
+        self.free(c);
+        if ok {
+            Ok(value)
+        } else {
+            Err(RecvError::WrongSize {
+                name: self.core.name.clone(),
+                len,
+                expected: std::mem::size_of::<T>() as u64,
+            })
+        }
+    }
+
+    /// Borrows the next message in its slot, waiting as long as it takes; the slot is freed
+    /// when the guard drops.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv).
+    pub fn recv_ref(&mut self) -> Result<SlotGuard<'_>, RecvError> {
+        self.recv_ref_with(Patience::Until(None))
+    }
+
+    /// [`recv_ref`](Self::recv_ref) if a message is ready now.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_recv`](Self::try_recv).
+    pub fn try_recv_ref(&mut self) -> Result<SlotGuard<'_>, RecvError> {
+        self.recv_ref_with(Patience::Try)
+    }
+
+    /// [`recv_ref`](Self::recv_ref), waiting up to `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_timeout`](Self::recv_timeout).
+    pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<SlotGuard<'_>, RecvError> {
+        self.recv_ref_with(patience(Some(timeout)))
+    }
+
+    fn recv_ref_with(&mut self, patience: Patience) -> Result<SlotGuard<'_>, RecvError> {
+        let (c, len) = self.claim(patience)?;
+        let ptr = self
+            .data
+            .range(self.slots.payload(c.slot), len as usize)
+            .expect("slot payloads are inside the validated data area");
+        Ok(SlotGuard {
+            receiver: self,
+            claim: c,
+            ptr,
+            len: len as usize,
+        })
+    }
+}
+
+/// A message borrowed in its slot; the slot is freed when the guard drops. As for
+/// [`spsc::RecvGuard`](super::spsc::RecvGuard), there is no safe slice over shared bytes.
+#[derive(Debug)]
+pub struct SlotGuard<'a> {
+    receiver: &'a mut Receiver,
+    claim: Claim,
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl SlotGuard<'_> {
+    /// The message's length.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the message is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Start of the message, valid for [`len`](Self::len) bytes while the guard lives.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr
+    }
+
+    /// A copy of the message.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = vec![0; self.len];
+        // SAFETY: `[ptr, ptr + len)` is the message inside the slot's payload (checked
+        // against the slot size), mapped while the receiver (borrowed) lives.
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr, v.as_mut_ptr(), self.len) };
+        v
+    }
+
+    /// The message as a slice, without copying.
+    ///
+    /// # Safety
+    ///
+    /// No process may write these bytes while the slice lives (a well-behaved sender does
+    /// not: the slot is not free before the guard drops).
+    pub unsafe fn as_slice(&self) -> &[u8] {
+        // SAFETY: in bounds and mapped (see `to_vec`); no concurrent writer is the caller's
+        // promise.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        self.receiver.free(self.claim);
+    }
+}

@@ -1,0 +1,631 @@
+//! Single-producer single-consumer channel of variable-length byte messages.
+//!
+//! One [`Sender`] and one [`Receiver`] at a time (a second one gets
+//! [`ChannelOpenError::Busy`] while the first lives; a dead one is replaced). Messages are
+//! delivered whole and in order, never torn, never lost while both ends live. A message is
+//! freed only when its receive completes (or its [`RecvGuard`] drops): a receiver killed in
+//! the middle leaves it to the next receiver, so delivery across receiver crashes is at
+//! least once. The ring's
+//! capacity is a power of two of at least 16 KiB; a message can be up to half of it less
+//! 4160 bytes ([`Sender::max_message_len`]).
+//!
+//! ```
+//! use shmwire::channel::{spsc, ChannelOptions};
+//! # let name = format!("doc-spsc-{}", std::process::id());
+//! let opts = ChannelOptions::new().capacity(64 * 1024);
+//! let mut tx = spsc::Sender::open(&name, &opts)?;
+//! let mut rx = spsc::Receiver::open(&name, &opts)?;
+//!
+//! // Copying.
+//! tx.send(b"hello")?;
+//! assert_eq!(rx.recv()?, b"hello");
+//!
+//! // Zero-copy: write in place, read in place.
+//! let mut loan = tx.loan(4)?;
+//! loan.write_at(0, b"abcd");
+//! loan.send();
+//! let msg = rx.recv_ref()?;
+//! assert_eq!(msg.to_vec(), b"abcd");
+//! drop(msg); // frees the bytes for the sender
+//!
+//! // Plain-old-data values.
+//! tx.send_value(&[1.5f32, 2.5])?;
+//! assert_eq!(rx.recv_value::<[f32; 2]>()?, [1.5, 2.5]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![allow(unsafe_code)]
+
+use std::time::Duration;
+
+use bytemuck::Pod;
+
+use super::peers::Role;
+use super::ring::{self, Consumer, Found, Producer, Reserved, Ring};
+use super::wait::Patience;
+use super::{
+    patience, ChannelOpenError, ChannelOptions, Core, Data, Flavor, RecvError, SendError, Wanted,
+};
+
+/// Default ring size: 1 MiB.
+pub const DEFAULT_CAPACITY: u64 = 1 << 20;
+/// Smallest ring.
+pub const MIN_CAPACITY: u64 = 16 * 1024;
+/// Largest ring: 1 GiB (record sizes are 30 bits of a 32-bit word).
+pub const MAX_CAPACITY: u64 = 1 << 30;
+
+fn wanted(name: &str, opts: &ChannelOptions) -> Result<Wanted, ChannelOpenError> {
+    let requested = opts.capacity.unwrap_or(DEFAULT_CAPACITY);
+    if requested == 0 || requested > MAX_CAPACITY {
+        return Err(ChannelOpenError::Invalid {
+            name: name.to_owned(),
+            reason: format!(
+                "a ring of {requested} bytes is not possible (1 to {MAX_CAPACITY} bytes)"
+            ),
+        });
+    }
+    let cap = requested.next_power_of_two().max(MIN_CAPACITY);
+    let mut w = Wanted::new(Flavor::Spsc, opts, cap, ring::max_message(cap), cap);
+    // The ring size is fixed; the largest message follows from it.
+    w.slot_given = false;
+    Ok(w)
+}
+
+fn check_ring(core: &Core) -> Result<u64, ChannelOpenError> {
+    let cap = core.info.capacity;
+    let ok = cap.is_power_of_two()
+        && (MIN_CAPACITY..=MAX_CAPACITY).contains(&cap)
+        && core.info.data_len == cap;
+    if ok {
+        Ok(cap)
+    } else {
+        Err(ChannelOpenError::Corrupt {
+            name: core.name.clone(),
+            reason: format!(
+                "a ring of {cap} bytes in a data area of {} is not valid",
+                core.info.data_len
+            ),
+        })
+    }
+}
+
+fn ring<'a>(core: &'a Core, data: &'a Data) -> Ring<'a, Data> {
+    Ring {
+        producer: core.producer(),
+        consumer: core.consumer(),
+        mem: data,
+        capacity: core.info.capacity,
+    }
+}
+
+/// The sending end of an SPSC channel.
+#[derive(Debug)]
+pub struct Sender {
+    core: Core,
+    data: Data,
+    state: Producer,
+}
+
+impl Sender {
+    /// Opens (or creates, as `opts` says) the channel `name` and attaches as its sender.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelOpenError::Busy`] if another live process is the sender; see
+    /// [`ChannelOpenError`].
+    pub fn open(name: &str, opts: &ChannelOptions) -> Result<Sender, ChannelOpenError> {
+        let core = Core::open(name, opts, &wanted(name, opts)?, Role::Send, Some("sender"))?;
+        check_ring(&core)?;
+        let data = core.data();
+        let state = ring(&core, &data).producer();
+        Ok(Sender { core, data, state })
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &str {
+        self.core.name()
+    }
+
+    /// The ring's size in bytes.
+    pub fn capacity(&self) -> u64 {
+        self.core.info.capacity
+    }
+
+    /// The largest message this channel takes.
+    pub fn max_message_len(&self) -> u64 {
+        ring::max_message(self.core.info.capacity)
+    }
+
+    fn reserve(&mut self, len: u64, want: u64, patience: Patience) -> Result<Reserved, SendError> {
+        let max = self.max_message_len();
+        if len > max {
+            return Err(SendError::TooLarge {
+                name: self.core.name.clone(),
+                len,
+                max,
+            });
+        }
+        let Sender { core, data, state } = self;
+        let ring = ring(core, data);
+        let mut corrupt = None;
+        let got = core.wait(1, patience, &mut || match ring.reserve(state, len, want) {
+            Ok(r) => r,
+            Err(e) => {
+                corrupt = Some(e);
+                None
+            }
+        });
+        if let Some(e) = corrupt {
+            return Err(core.corrupt_send(e));
+        }
+        got.map_err(|e| core.send_ended(e, patience))
+    }
+
+    fn send_with(&mut self, msg: &[u8], patience: Patience) -> Result<(), SendError> {
+        let r = self.reserve(msg.len() as u64, ring::placement(msg.as_ptr()), patience)?;
+        self.data
+            .write(r.payload(), msg)
+            .expect("a reserved payload is inside the ring");
+        self.commit(r, msg.len() as u64);
+        Ok(())
+    }
+
+    fn commit(&mut self, r: Reserved, len: u64) {
+        ring(&self.core, &self.data).commit(&mut self.state, r, len);
+        self.core.producer().bell.ring(self.core.kernel(0));
+    }
+
+    /// Sends `msg` if there is room now.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Full`], [`SendError::Disconnected`] (the receiver is gone and the ring
+    /// is full), [`SendError::TooLarge`], [`SendError::Corrupt`].
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.send_with(msg, Patience::Try)
+    }
+
+    /// Sends `msg`, waiting for room as long as it takes.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send`](Self::try_send), but never `Full`.
+    pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+        self.send_with(msg, Patience::Until(None))
+    }
+
+    /// Sends `msg`, waiting for room up to `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send`](Self::try_send), with [`SendError::Timeout`] instead of `Full`.
+    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
+        self.send_with(msg, patience(Some(timeout)))
+    }
+
+    /// Sends a plain-old-data value as its bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn send_value<T: Pod>(&mut self, value: &T) -> Result<(), SendError> {
+        self.send(bytemuck::bytes_of(value))
+    }
+
+    /// Lends `len` bytes of the ring to write a message in place, waiting for room.
+    /// [`SendLoan::send`] publishes it; dropping the loan abandons it.
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn loan(&mut self, len: usize) -> Result<SendLoan<'_>, SendError> {
+        self.loan_with(len, Patience::Until(None))
+    }
+
+    /// [`loan`](Self::loan) if there is room now.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send`](Self::try_send).
+    pub fn try_loan(&mut self, len: usize) -> Result<SendLoan<'_>, SendError> {
+        self.loan_with(len, Patience::Try)
+    }
+
+    /// [`loan`](Self::loan), waiting up to `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_timeout`](Self::send_timeout).
+    pub fn loan_timeout(
+        &mut self,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<SendLoan<'_>, SendError> {
+        self.loan_with(len, patience(Some(timeout)))
+    }
+
+    fn loan_with(&mut self, len: usize, patience: Patience) -> Result<SendLoan<'_>, SendError> {
+        let r = self.reserve(len as u64, ring::IN_PLACE, patience)?;
+        let ptr = self
+            .data
+            .range(r.payload(), len)
+            .expect("a reserved payload is inside the ring");
+        Ok(SendLoan {
+            sender: self,
+            reserved: r,
+            ptr,
+            len,
+        })
+    }
+
+    /// Waits until the receiver has taken every message sent so far (or is gone), up to
+    /// `timeout` (`None`: no limit). Returns whether everything was received.
+    pub fn wait_received(&mut self, timeout: Option<Duration>) -> bool {
+        let Sender { core, data, state } = self;
+        let ring = ring(core, data);
+        core.wait(1, patience(timeout), &mut || {
+            ring.drained(state).then_some(())
+        })
+        .is_ok()
+    }
+
+    /// Whether a receiver is attached now (no liveness check).
+    pub fn has_receiver(&self) -> bool {
+        self.core.peers().any_active(Role::Recv)
+    }
+}
+
+/// Bytes of the ring lent to write one message in place. [`send`](Self::send) publishes
+/// it; dropping the loan publishes nothing.
+///
+/// The bytes are in shared memory: they start with whatever was there before.
+#[derive(Debug)]
+#[must_use = "a loan publishes nothing unless sent"]
+pub struct SendLoan<'a> {
+    sender: &'a mut Sender,
+    reserved: Reserved,
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl SendLoan<'_> {
+    /// Bytes lent.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the loan is of 0 bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Start of the lent bytes, valid for [`len`](Self::len) bytes until the loan is sent
+    /// or dropped.
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.ptr
+    }
+
+    /// Copies `data` into the loan at `offset`.
+    ///
+    /// # Panics
+    ///
+    /// If `offset + data.len()` exceeds the loan (a bug of the caller).
+    pub fn write_at(&mut self, offset: usize, data: &[u8]) {
+        let end = offset.checked_add(data.len());
+        assert!(
+            end.is_some_and(|e| e <= self.len),
+            "write of {} bytes at {offset} outside a loan of {}",
+            data.len(),
+            self.len
+        );
+        // SAFETY: in bounds of the loan (checked), which is inside the ring's data area,
+        // mapped read-write while the sender (borrowed by the loan) lives.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(offset), data.len()) };
+    }
+
+    /// The lent bytes as a slice, to fill in place (e.g. decode a frame into it).
+    ///
+    /// # Safety
+    ///
+    /// No other process may access these bytes while the slice lives. The receiver does not
+    /// before the loan is sent; a process that writes into the ring's free space (a buggy or
+    /// hostile peer with write access) breaks this, which is why this is `unsafe`.
+    pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: in bounds and mapped (see `write_at`); exclusivity is the caller's promise.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+
+    /// Publishes the message (all [`len`](Self::len) bytes).
+    pub fn send(self) {
+        let len = self.len;
+        self.send_len(len);
+    }
+
+    /// Publishes the first `len` bytes as the message.
+    ///
+    /// # Panics
+    ///
+    /// If `len` exceeds the loan.
+    pub fn send_len(self, len: usize) {
+        assert!(
+            len <= self.len,
+            "cannot send {len} bytes of a loan of {}",
+            self.len
+        );
+        let SendLoan {
+            sender, reserved, ..
+        } = self;
+        sender.commit(reserved, len as u64);
+    }
+}
+
+/// The receiving end of an SPSC channel.
+#[derive(Debug)]
+pub struct Receiver {
+    core: Core,
+    data: Data,
+    state: Consumer,
+}
+
+impl Receiver {
+    /// Opens (or creates, as `opts` says) the channel `name` and attaches as its receiver.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelOpenError::Busy`] if another live process is the receiver; see
+    /// [`ChannelOpenError`].
+    pub fn open(name: &str, opts: &ChannelOptions) -> Result<Receiver, ChannelOpenError> {
+        let core = Core::open(
+            name,
+            opts,
+            &wanted(name, opts)?,
+            Role::Recv,
+            Some("receiver"),
+        )?;
+        check_ring(&core)?;
+        let data = core.data();
+        let state = ring(&core, &data).consumer();
+        Ok(Receiver { core, data, state })
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &str {
+        self.core.name()
+    }
+
+    /// The ring's size in bytes.
+    pub fn capacity(&self) -> u64 {
+        self.core.info.capacity
+    }
+
+    fn next(&mut self, patience: Patience) -> Result<Found, RecvError> {
+        let Receiver { core, data, state } = self;
+        let ring = ring(core, data);
+        let mut corrupt = None;
+        let got = core.wait(0, patience, &mut || match ring.peek(state) {
+            Ok(f) => f,
+            Err(e) => {
+                corrupt = Some(e);
+                None
+            }
+        });
+        if let Some(e) = corrupt {
+            return Err(core.corrupt_recv(e));
+        }
+        got.map_err(|e| core.recv_ended(e, patience))
+    }
+
+    fn release(&mut self, f: Found) {
+        ring(&self.core, &self.data).release(&mut self.state, f);
+        self.core.consumer().bell.ring(self.core.kernel(1));
+    }
+
+    fn recv_vec(&mut self, patience: Patience) -> Result<Vec<u8>, RecvError> {
+        let mut buf = Vec::new();
+        self.recv_into_with(&mut buf, patience)?;
+        Ok(buf)
+    }
+
+    fn recv_into_with(
+        &mut self,
+        buf: &mut Vec<u8>,
+        patience: Patience,
+    ) -> Result<usize, RecvError> {
+        let f = self.next(patience)?;
+        let len = f.len as usize;
+        buf.clear();
+        buf.resize(len, 0);
+        self.data
+            .read(f.payload, buf)
+            .expect("a checked record is inside the ring");
+        self.release(f);
+        Ok(len)
+    }
+
+    /// Receives a message if one is there now.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Empty`], [`RecvError::Disconnected`] (the sender is gone and everything
+    /// was received), [`RecvError::Corrupt`].
+    pub fn try_recv(&mut self) -> Result<Vec<u8>, RecvError> {
+        self.recv_vec(Patience::Try)
+    }
+
+    /// Receives a message, waiting as long as it takes.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_recv`](Self::try_recv), but never `Empty`.
+    pub fn recv(&mut self) -> Result<Vec<u8>, RecvError> {
+        self.recv_vec(Patience::Until(None))
+    }
+
+    /// Receives a message, waiting up to `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_recv`](Self::try_recv), with [`RecvError::Timeout`] instead of `Empty`.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvError> {
+        self.recv_vec(patience(Some(timeout)))
+    }
+
+    /// Receives a message into `buf` (replacing its contents, reusing its allocation),
+    /// waiting up to `timeout` (`None`: no limit). Returns the message's length.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_timeout`](Self::recv_timeout).
+    pub fn recv_into(
+        &mut self,
+        buf: &mut Vec<u8>,
+        timeout: Option<Duration>,
+    ) -> Result<usize, RecvError> {
+        self.recv_into_with(buf, patience(timeout))
+    }
+
+    /// Receives a plain-old-data value sent with [`Sender::send_value`].
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::WrongSize`] if the message's length is not `size_of::<T>()` (the
+    /// message is consumed); otherwise as [`recv`](Self::recv).
+    pub fn recv_value<T: Pod>(&mut self) -> Result<T, RecvError> {
+        let f = self.next(Patience::Until(None))?;
+        let mut value = T::zeroed();
+        let bytes = bytemuck::bytes_of_mut(&mut value);
+        let ok = f.len == bytes.len() as u64;
+        if ok {
+            self.data
+                .read(f.payload, bytes)
+                .expect("a checked record is inside the ring");
+        }
+        self.release(f);
+        if ok {
+            Ok(value)
+        } else {
+            Err(RecvError::WrongSize {
+                name: self.core.name.clone(),
+                len: f.len,
+                expected: std::mem::size_of::<T>() as u64,
+            })
+        }
+    }
+
+    /// Borrows the next message in place, waiting as long as it takes. Its bytes stay the
+    /// sender's to not overwrite until the guard is dropped.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv).
+    pub fn recv_ref(&mut self) -> Result<RecvGuard<'_>, RecvError> {
+        self.recv_ref_with(Patience::Until(None))
+    }
+
+    /// [`recv_ref`](Self::recv_ref) if a message is there now.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_recv`](Self::try_recv).
+    pub fn try_recv_ref(&mut self) -> Result<RecvGuard<'_>, RecvError> {
+        self.recv_ref_with(Patience::Try)
+    }
+
+    /// [`recv_ref`](Self::recv_ref), waiting up to `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_timeout`](Self::recv_timeout).
+    pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<RecvGuard<'_>, RecvError> {
+        self.recv_ref_with(patience(Some(timeout)))
+    }
+
+    fn recv_ref_with(&mut self, patience: Patience) -> Result<RecvGuard<'_>, RecvError> {
+        let found = self.next(patience)?;
+        let ptr = self
+            .data
+            .range(found.payload, found.len as usize)
+            .expect("a checked record is inside the ring");
+        Ok(RecvGuard {
+            receiver: self,
+            found,
+            ptr,
+        })
+    }
+
+    /// Whether a sender is attached now (no liveness check).
+    pub fn has_sender(&self) -> bool {
+        self.core.peers().any_active(Role::Send)
+    }
+}
+
+/// A message borrowed in place from the ring; the sender may reuse its bytes only after the
+/// guard is dropped.
+///
+/// There is no safe `&[u8]` view: the bytes are in shared memory, which a hostile process
+/// could change while the slice lives. Copy them ([`read_at`](Self::read_at),
+/// [`to_vec`](Self::to_vec)), use the pointer, or [`as_slice`](Self::as_slice) (unsafe).
+#[derive(Debug)]
+pub struct RecvGuard<'a> {
+    receiver: &'a mut Receiver,
+    found: Found,
+    ptr: *mut u8,
+}
+
+impl RecvGuard<'_> {
+    /// The message's length.
+    pub fn len(&self) -> usize {
+        self.found.len as usize
+    }
+
+    /// Whether the message is empty.
+    pub fn is_empty(&self) -> bool {
+        self.found.len == 0
+    }
+
+    /// Start of the message, valid for [`len`](Self::len) bytes while the guard lives.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr
+    }
+
+    /// Copies bytes from `offset` of the message into `buf`; `false` (nothing copied) if
+    /// the range is outside the message.
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> bool {
+        let fits = offset
+            .checked_add(buf.len())
+            .is_some_and(|e| e <= self.len());
+        if fits {
+            // SAFETY: inside the message (checked), which is inside the ring's data area,
+            // mapped while the receiver (borrowed by the guard) lives.
+            unsafe {
+                std::ptr::copy_nonoverlapping(self.ptr.add(offset), buf.as_mut_ptr(), buf.len())
+            };
+        }
+        fits
+    }
+
+    /// A copy of the message.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = vec![0; self.len()];
+        self.read_at(0, &mut v);
+        v
+    }
+
+    /// The message as a slice, without copying.
+    ///
+    /// # Safety
+    ///
+    /// No process may write these bytes while the slice lives. A well-behaved sender does
+    /// not (the bytes are not free before the guard drops); a buggy or hostile process with
+    /// write access to the channel could, which is why this is `unsafe`.
+    pub unsafe fn as_slice(&self) -> &[u8] {
+        // SAFETY: in bounds and mapped (see `read_at`); no concurrent writer is the
+        // caller's promise.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len()) }
+    }
+}
+
+impl Drop for RecvGuard<'_> {
+    fn drop(&mut self) {
+        self.receiver.release(self.found);
+    }
+}
