@@ -746,3 +746,74 @@ fn patience(timeout: Option<Duration>) -> Patience {
         Some(t) => Patience::timeout(t),
     }
 }
+
+/// A message lent in place from shared memory: what [`spsc::RecvGuard`] and
+/// [`mpmc::SlotGuard`] dereference to. Its bytes stay valid and unchanged by well-behaved
+/// peers while the guard lives.
+///
+/// There is no safe `&[u8]` view: the bytes are in shared memory, which a hostile process
+/// could change while the slice lives. Copy them ([`read_at`](Self::read_at),
+/// [`to_vec`](Self::to_vec)), use the pointer, or [`as_slice`](Self::as_slice) (unsafe).
+#[derive(Debug)]
+pub struct Lent {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl Lent {
+    /// `[ptr, ptr + len)` must lie inside a channel's data area (checked by the callers,
+    /// who got it from [`Data::range`]) and stay mapped while the `Lent` is reachable (it
+    /// lives inside a guard that borrows the endpoint).
+    fn new(ptr: *mut u8, len: usize) -> Lent {
+        Lent { ptr, len }
+    }
+
+    /// The message's length.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the message is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Start of the message, valid for [`len`](Self::len) bytes while the guard lives.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr
+    }
+
+    /// Copies bytes from `offset` of the message into `buf`; `false` (nothing copied) if
+    /// the range is outside the message.
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> bool {
+        let fits = offset.checked_add(buf.len()).is_some_and(|e| e <= self.len);
+        if fits {
+            // SAFETY: inside the message (checked), which is inside the channel's data area
+            // (constructor contract), mapped while the guard holding us lives.
+            unsafe {
+                std::ptr::copy_nonoverlapping(self.ptr.add(offset), buf.as_mut_ptr(), buf.len())
+            };
+        }
+        fits
+    }
+
+    /// A copy of the message.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = vec![0; self.len];
+        self.read_at(0, &mut v);
+        v
+    }
+
+    /// The message as a slice, without copying.
+    ///
+    /// # Safety
+    ///
+    /// No process may write these bytes while the slice lives. A well-behaved sender does
+    /// not (the bytes are not free before the guard drops); a buggy or hostile process with
+    /// write access to the channel could, which is why this is `unsafe`.
+    pub unsafe fn as_slice(&self) -> &[u8] {
+        // SAFETY: in bounds and mapped (see `read_at`); no concurrent writer is the
+        // caller's promise.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}

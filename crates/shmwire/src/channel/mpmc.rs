@@ -58,8 +58,8 @@ use super::peers::{Role, Ticket};
 use super::ring::Mem;
 use super::wait::Patience;
 use super::{
-    patience, round_up, ChannelOpenError, ChannelOptions, Core, Data, Flavor, RecvError, SendError,
-    Wanted,
+    patience, round_up, ChannelOpenError, ChannelOptions, Core, Data, Flavor, Lent, RecvError,
+    SendError, Wanted,
 };
 use crate::sync::shim::{AtomicU64, Ordering};
 
@@ -792,57 +792,24 @@ impl Receiver {
         Ok(SlotGuard {
             receiver: self,
             claim: c,
-            ptr,
-            len: len as usize,
+            lent: Lent::new(ptr, len as usize),
         })
     }
 }
 
-/// A message borrowed in its slot; the slot is freed when the guard drops. As for
-/// [`spsc::RecvGuard`](super::spsc::RecvGuard), there is no safe slice over shared bytes.
+/// A message borrowed in its slot; the slot is freed when the guard drops. Read it through
+/// [`Lent`]'s methods (`read_at`, `to_vec`, `as_ptr`, …).
 #[derive(Debug)]
 pub struct SlotGuard<'a> {
     receiver: &'a mut Receiver,
     claim: Claim,
-    ptr: *mut u8,
-    len: usize,
+    lent: Lent,
 }
 
-impl SlotGuard<'_> {
-    /// The message's length.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the message is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Start of the message, valid for [`len`](Self::len) bytes while the guard lives.
-    pub fn as_ptr(&self) -> *const u8 {
-        self.ptr
-    }
-
-    /// A copy of the message.
-    pub fn to_vec(&self) -> Vec<u8> {
-        let mut v = vec![0; self.len];
-        // SAFETY: `[ptr, ptr + len)` is the message inside the slot's payload (checked
-        // against the slot size), mapped while the receiver (borrowed) lives.
-        unsafe { std::ptr::copy_nonoverlapping(self.ptr, v.as_mut_ptr(), self.len) };
-        v
-    }
-
-    /// The message as a slice, without copying.
-    ///
-    /// # Safety
-    ///
-    /// No process may write these bytes while the slice lives (a well-behaved sender does
-    /// not: the slot is not free before the guard drops).
-    pub unsafe fn as_slice(&self) -> &[u8] {
-        // SAFETY: in bounds and mapped (see `to_vec`); no concurrent writer is the caller's
-        // promise.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+impl std::ops::Deref for SlotGuard<'_> {
+    type Target = Lent;
+    fn deref(&self) -> &Lent {
+        &self.lent
     }
 }
 

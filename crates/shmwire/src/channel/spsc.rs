@@ -43,7 +43,8 @@ use super::peers::Role;
 use super::ring::{self, Consumer, Found, Producer, Reserved, Ring};
 use super::wait::Patience;
 use super::{
-    patience, ChannelOpenError, ChannelOptions, Core, Data, Flavor, RecvError, SendError, Wanted,
+    patience, ChannelOpenError, ChannelOptions, Core, Data, Flavor, Lent, RecvError, SendError,
+    Wanted,
 };
 
 /// Default ring size: 1 MiB.
@@ -548,7 +549,7 @@ impl Receiver {
         Ok(RecvGuard {
             receiver: self,
             found,
-            ptr,
+            lent: Lent::new(ptr, found.len as usize),
         })
     }
 
@@ -559,68 +560,18 @@ impl Receiver {
 }
 
 /// A message borrowed in place from the ring; the sender may reuse its bytes only after the
-/// guard is dropped.
-///
-/// There is no safe `&[u8]` view: the bytes are in shared memory, which a hostile process
-/// could change while the slice lives. Copy them ([`read_at`](Self::read_at),
-/// [`to_vec`](Self::to_vec)), use the pointer, or [`as_slice`](Self::as_slice) (unsafe).
+/// guard is dropped. Read it through [`Lent`]'s methods (`read_at`, `to_vec`, `as_ptr`, …).
 #[derive(Debug)]
 pub struct RecvGuard<'a> {
     receiver: &'a mut Receiver,
     found: Found,
-    ptr: *mut u8,
+    lent: Lent,
 }
 
-impl RecvGuard<'_> {
-    /// The message's length.
-    pub fn len(&self) -> usize {
-        self.found.len as usize
-    }
-
-    /// Whether the message is empty.
-    pub fn is_empty(&self) -> bool {
-        self.found.len == 0
-    }
-
-    /// Start of the message, valid for [`len`](Self::len) bytes while the guard lives.
-    pub fn as_ptr(&self) -> *const u8 {
-        self.ptr
-    }
-
-    /// Copies bytes from `offset` of the message into `buf`; `false` (nothing copied) if
-    /// the range is outside the message.
-    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> bool {
-        let fits = offset
-            .checked_add(buf.len())
-            .is_some_and(|e| e <= self.len());
-        if fits {
-            // SAFETY: inside the message (checked), which is inside the ring's data area,
-            // mapped while the receiver (borrowed by the guard) lives.
-            unsafe {
-                std::ptr::copy_nonoverlapping(self.ptr.add(offset), buf.as_mut_ptr(), buf.len())
-            };
-        }
-        fits
-    }
-
-    /// A copy of the message.
-    pub fn to_vec(&self) -> Vec<u8> {
-        let mut v = vec![0; self.len()];
-        self.read_at(0, &mut v);
-        v
-    }
-
-    /// The message as a slice, without copying.
-    ///
-    /// # Safety
-    ///
-    /// No process may write these bytes while the slice lives. A well-behaved sender does
-    /// not (the bytes are not free before the guard drops); a buggy or hostile process with
-    /// write access to the channel could, which is why this is `unsafe`.
-    pub unsafe fn as_slice(&self) -> &[u8] {
-        // SAFETY: in bounds and mapped (see `read_at`); no concurrent writer is the
-        // caller's promise.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len()) }
+impl std::ops::Deref for RecvGuard<'_> {
+    type Target = Lent;
+    fn deref(&self) -> &Lent {
+        &self.lent
     }
 }
 
