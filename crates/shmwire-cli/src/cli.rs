@@ -48,6 +48,21 @@ pub enum Command {
     Ls(LsArgs),
     /// Remove segments by name.
     Rm(RmArgs),
+    /// Remove segments that nobody uses any more: their creator and every user are dead.
+    ///
+    /// A shmwire segment is live, and never removed, while its creator runs (pid + start
+    /// time, so a reused pid does not count), while an endpoint of a channel in it runs, or
+    /// while any process maps it or holds it open (Linux: /proc/*/maps and /proc/*/fd); one
+    /// still being created gets 10 s. Raw segments and other programs' objects are never
+    /// touched. Abandoned segments meant to stay are kept unless --all: ones created with
+    /// `create --persist`, sync segments of lock/signal/wait, and channels whose endpoints
+    /// left cleanly with messages queued. Processes gc cannot inspect (other users', or more
+    /// privileged ones, when not run as root) might use any segment: those segments are kept
+    /// as "possibly stale" unless --ignore-unseen. Prints one line per segment removed or
+    /// kept, then a summary; exit status 0 (also with nothing to do), 2 if a removal failed.
+    /// `shmwire ls` shows each segment's verdict. Linux only in effect: Windows removes a
+    /// segment with its last handle anyway, and macOS cannot list segments.
+    Gc(GcArgs),
     /// Send a file (or stdin) through channel NAME to one `shmwire recv NAME`.
     ///
     /// Either end may start first. The file goes in 256 KiB messages, followed by its xxh3-64
@@ -85,6 +100,18 @@ pub enum Command {
     Signal(SignalArgs),
     /// Wait until NAME's event is set (exit status 1 on timeout).
     Wait(WaitArgs),
+    /// Measure latency and throughput: shmwire next to the machine's floors, a Unix socket
+    /// and a pipe.
+    ///
+    /// Two processes pinned to two cores (--cores, default 0,1) ping-pong messages of 8 B to
+    /// 4 MiB, busy-polling and blocking, then stream. Every contender runs once per round and
+    /// the rounds are interleaved, so that a noisy machine hits all alike; the table gives
+    /// the median of the rounds with its range, the tails of all samples, ratios to the
+    /// floors measured in the same run, and the host's steal time. --quick takes under a
+    /// minute; the full run a few minutes. The peer libraries (iceoryx2, shared_memory +
+    /// raw_sync, ipc-channel) are in the bench crate:
+    /// `cargo run --release -p shmwire-bench --features peers -- --quick`.
+    Bench(shmwire_bench::BenchArgs),
     /// (internal) Hold a segment open until it is removed: the Windows half of --persist.
     #[command(hide = true)]
     Hold(HoldArgs),
@@ -192,6 +219,27 @@ pub struct InfoArgs {
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Say what would be removed, remove nothing.
+    #[arg(long, short = 'n')]
+    pub dry_run: bool,
+    /// Remove the abandoned segments kept on purpose too (persistent ones, sync segments,
+    /// channels holding messages for a receiver to come).
+    #[arg(long)]
+    pub all: bool,
+    /// Only look at segments whose names start with PREFIX (others are not even opened).
+    #[arg(long, value_name = "PREFIX")]
+    pub prefix: Option<String>,
+    /// Treat processes gc cannot inspect as using no segment (a risk taken knowingly; running
+    /// as root shows every process on an ordinary Linux system).
+    #[arg(long)]
+    pub ignore_unseen: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

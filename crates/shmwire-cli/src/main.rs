@@ -23,6 +23,10 @@ impl std::fmt::Display for No {
 impl std::error::Error for No {}
 
 fn main() -> ExitCode {
+    // `shmwire bench` re-runs this executable as its echo process.
+    if let Some(code) = shmwire_bench::echo_main(&shmwire_bench::builtin()) {
+        return code;
+    }
     let cli = cli::Cli::parse();
     match command::run(cli.command) {
         Ok(code) => code,

@@ -183,3 +183,60 @@ fn the_current_process_is_alive() {
     };
     assert_eq!(Os::liveness(gone), Liveness::Dead);
 }
+
+#[test]
+fn a_clone_is_the_same_object_and_keys_tell_objects_apart() {
+    let n = unique("clone");
+    let _c = Cleanup(n.clone());
+    let a = Shm::create(name(&n), 4096, Permissions::default()).unwrap();
+    let b = Shm::open(name(&n), Access::ReadOnly).unwrap();
+    let c = b.try_clone().unwrap();
+    assert_eq!(c.access(), Access::ReadOnly);
+    let va = a.map(0, 4096, Access::ReadWrite).unwrap();
+    // SAFETY: in bounds of a live, writable 4096-byte view used by this thread only.
+    unsafe { va.as_ptr().add(100).write(0x5C) };
+    let vc = c.map(0, 4096, Access::ReadOnly).unwrap();
+    // SAFETY: in bounds of a live 4096-byte view.
+    assert_eq!(unsafe { vc.as_ptr().add(100).read() }, 0x5C);
+
+    let other_name = unique("clone-other");
+    let _c2 = Cleanup(other_name.clone());
+    let other = Shm::create(name(&other_name), 4096, Permissions::default()).unwrap();
+    match a.key().unwrap() {
+        Some(k) => {
+            assert_eq!(b.key().unwrap(), Some(k));
+            assert_eq!(c.key().unwrap(), Some(k));
+            assert_ne!(other.key().unwrap(), Some(k));
+        }
+        None => assert!(other.key().unwrap().is_none()),
+    }
+    if let Some(t) = a.changed().unwrap() {
+        let age = std::time::SystemTime::now().duration_since(t);
+        assert!(age.as_ref().is_ok_and(|d| d.as_secs() < 600), "{age:?}");
+    }
+}
+
+#[test]
+fn users_sees_our_mapping_but_not_our_handles() {
+    let n = unique("users");
+    let _c = Cleanup(n.clone());
+    let a = Shm::create(name(&n), 4096, Permissions::default()).unwrap();
+    let Some(key) = a.key().unwrap() else {
+        assert!(Os::users().unwrap().is_none(), "no keys, no users");
+        return;
+    };
+    let Some(users) = Os::users().unwrap() else {
+        return; // this OS cannot tell (macOS)
+    };
+    assert_eq!(
+        users.of(key),
+        &[] as &[u32],
+        "an open handle of ours does not count"
+    );
+    let view = a.map(0, 4096, Access::ReadOnly).unwrap();
+    let users = Os::users().unwrap().expect("as before");
+    assert_eq!(users.of(key), &[std::process::id()], "our mapping counts");
+    drop(view);
+    let users = Os::users().unwrap().expect("as before");
+    assert_eq!(users.of(key), &[] as &[u32], "unmapped: no use left");
+}

@@ -167,7 +167,8 @@ pub struct ObjectName<'a> {
 /// Errors are `io::Error`s with the OS error code, and these kinds the layers above rely on:
 /// `AlreadyExists` (exclusive create of an existing name), `NotFound`, `PermissionDenied`
 /// (including, on Windows, `Global\` without the privilege), `StorageFull` (no room to reserve
-/// the pages: `/dev/shm` or the commit limit is full).
+/// the pages: `/dev/shm` or the commit limit is full). Running out of file descriptors or
+/// handles keeps the OS error, recognized by [`is_too_many_open`].
 pub trait SharedMemory: Sized {
     /// Creates a new object of exactly `size` bytes (`size > 0`), failing with
     /// `AlreadyExists` if the name is taken. The pages are reserved now (`posix_fallocate` on
@@ -197,6 +198,81 @@ pub trait SharedMemory: Sized {
     /// Windows: nothing to do: the section dies with its last handle, and its name cannot be
     /// taken by another object while this handle is open.
     fn remove_if_same(&self, name: ObjectName<'_>) -> io::Result<()>;
+
+    /// A second handle to the same object, with the same access (`dup` on POSIX,
+    /// `DuplicateHandle` on Windows): whatever the name means meanwhile, both handles refer
+    /// to the object this one was opened on.
+    fn try_clone(&self) -> io::Result<Self>;
+
+    /// The object's identity, to find it among the objects processes use ([`Users::of`]).
+    /// `None` where the OS gives none that can be compared (Windows).
+    fn key(&self) -> io::Result<Option<ObjectKey>>;
+
+    /// When the object last changed size or permissions (POSIX: the later of its `mtime`
+    /// and `ctime`, i.e. about when it was created, since writes through a mapping do not
+    /// update them). `None` where the OS does not record it (Windows).
+    fn changed(&self) -> io::Result<Option<std::time::SystemTime>>;
+}
+
+/// The identity of a named object (POSIX: device and inode), from [`SharedMemory::key`]. Two
+/// handles with equal keys refer to the same object, whatever names it has or had.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ObjectKey {
+    device: u64,
+    inode: u64,
+}
+
+impl ObjectKey {
+    #[cfg_attr(not(unix), allow(dead_code))]
+    pub(crate) fn new(device: u64, inode: u64) -> ObjectKey {
+        ObjectKey { device, inode }
+    }
+}
+
+/// Which processes map or hold open which shared-memory objects, as seen in one look at every
+/// process ([`Lifetime::users`]).
+#[derive(Clone, Debug, Default)]
+pub struct Users {
+    by_object: std::collections::HashMap<ObjectKey, Vec<u32>>,
+    unseen: Vec<UnseenProcess>,
+}
+
+impl Users {
+    /// The processes that map the object `key` or hold it open, in ascending pid order. The
+    /// calling process counts only by its mappings, not by its open handles (such as the
+    /// handle the caller looks at the object through).
+    pub fn of(&self, key: ObjectKey) -> &[u32] {
+        self.by_object.get(&key).map_or(&[], Vec::as_slice)
+    }
+
+    /// The processes whose mappings or open handles could not be read (no permission: other
+    /// users' processes, or ones more privileged than the caller): any of them might use any
+    /// object. Kernel threads, which map no shared memory, are not listed.
+    pub fn unseen(&self) -> &[UnseenProcess] {
+        &self.unseen
+    }
+
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    pub(crate) fn add(&mut self, key: ObjectKey, pid: u32) {
+        let pids = self.by_object.entry(key).or_default();
+        if let Err(at) = pids.binary_search(&pid) {
+            pids.insert(at, pid);
+        }
+    }
+
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    pub(crate) fn add_unseen(&mut self, process: UnseenProcess) {
+        self.unseen.push(process);
+    }
+}
+
+/// A process whose use of shared memory could not be seen (see [`Users::unseen`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnseenProcess {
+    /// Its pid.
+    pub pid: u32,
+    /// Its command name, if it could be read.
+    pub name: Option<String>,
 }
 
 /// Removing named objects and, on Windows, keeping them alive: the contract of [`Os`].
@@ -223,6 +299,18 @@ pub trait Lifetime {
     /// namespace (`NtQueryDirectoryObject` on `\Sessions\<id>\BaseNamedObjects`), without
     /// shmwire's derived objects; sizes are page-rounded.
     fn list() -> io::Result<Vec<ListedObject>>;
+
+    /// Looks at every process once: which shared-memory objects each one maps or holds open.
+    ///
+    /// `Ok(None)` where the OS cannot tell: macOS (no way to see another process's mappings
+    /// without its task port) and Windows (where a section lives only while a process has it
+    /// open, so there is no question to answer).
+    ///
+    /// Linux: `/proc/<pid>/maps` (mappings of objects on the `/dev/shm` filesystem, by device
+    /// and inode) and `/proc/<pid>/fd` (descriptors of such objects). Processes whose entries
+    /// cannot be read (permission) are listed in [`Users::unseen`]. The answer is a snapshot:
+    /// a process may map an object right after it was taken.
+    fn users() -> io::Result<Option<Users>>;
 }
 
 /// One named object found by [`Lifetime::list`].
@@ -236,6 +324,43 @@ pub struct ListedObject {
     pub mode: Option<u32>,
     /// Owner's user id, where the OS has it.
     pub uid: Option<u32>,
+}
+
+/// The room for named shared memory where the OS keeps it in a filesystem of its own: on
+/// Linux the tmpfs mounted on `/dev/shm`, whose size limits all POSIX shared memory together
+/// (64 MiB by default in a Docker container). See [`shm_space`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShmSpace {
+    /// Where the filesystem is mounted (`/dev/shm`).
+    pub path: &'static str,
+    /// Its size limit in bytes.
+    pub total: u64,
+    /// Bytes still free.
+    pub free: u64,
+    /// How many objects (inodes) it may hold, if it has such a limit (tmpfs `nr_inodes`).
+    pub max_objects: Option<u64>,
+    /// How many more objects fit (meaningful when `max_objects` is `Some`).
+    pub free_objects: u64,
+    /// The machine's RAM + swap in bytes, if known: more than this cannot be backed, whatever
+    /// the filesystem's limit says.
+    pub memory: Option<u64>,
+}
+
+/// Size and free room of the filesystem behind named shared memory (`statvfs("/dev/shm")` on
+/// Linux).
+///
+/// `Ok(None)` where no filesystem of its own limits shared memory: Windows (sections live in
+/// the paging file, limited by the system commit limit), macOS (no `/dev/shm`), and a
+/// `/dev/shm` mounted without a size limit.
+#[doc(alias = "statvfs")]
+pub fn shm_space() -> io::Result<Option<ShmSpace>> {
+    backend::shm_space()
+}
+
+/// Whether `e` says that this process or the whole system has too many files or handles open
+/// (`EMFILE` or `ENFILE`; Windows `ERROR_TOO_MANY_OPEN_FILES`).
+pub fn is_too_many_open(e: &io::Error) -> bool {
+    backend::is_too_many_open(e)
 }
 
 /// Identity of a process that cannot be confused with a later process reusing its pid.

@@ -45,13 +45,29 @@ pub enum CreateError {
         /// OS error.
         source: io::Error,
     },
-    /// No memory to reserve the pages (`/dev/shm` or the commit limit is full).
-    #[error("cannot create segment {name:?} of {size} bytes: not enough shared memory ({source})")]
+    /// No memory to reserve the pages (`/dev/shm` or the commit limit is full), or no room for
+    /// one more object in `/dev/shm`. The message says how full `/dev/shm` is and how to raise
+    /// it (`docker run --shm-size`, `mount -o remount,size=`, Kubernetes `emptyDir`).
+    #[error(
+        "cannot create segment {name:?} of {size} bytes: not enough shared memory ({source}){}",
+        crate::space::no_space_advice(.space.as_ref(), *.size)
+    )]
     NoSpace {
         /// Segment name.
         name: String,
         /// Requested payload size.
         size: u64,
+        /// `/dev/shm` as it was just after the failure (`None` where it does not apply).
+        space: Option<crate::ShmSpace>,
+        /// OS error.
+        source: io::Error,
+    },
+    /// This process or the system has too many files (handles) open (`EMFILE`, `ENFILE`): every
+    /// open segment holds one.
+    #[error("cannot create segment {name:?}: too many files are open ({source}); drop segments no longer needed, or raise the limit of open files (`ulimit -n`)")]
+    TooManyOpen {
+        /// Segment name.
+        name: String,
         /// OS error.
         source: io::Error,
     },

@@ -22,6 +22,10 @@ pub(crate) const PAYLOAD_OFFSET: u64 = 4096;
 pub(crate) const INIT_STATE_OFFSET: u64 = 384;
 /// Longest name recorded in the header (longer names are recorded truncated).
 pub(crate) const NAME_BYTES: usize = 256;
+/// Bit of the header's `flags`: the creator meant the segment to outlive every process that
+/// uses it (`shmwire create --persist`, the CLI's sync segments), so garbage collection keeps
+/// it. Other bits are reserved (0) and ignored by readers.
+pub(crate) const FLAG_PERSISTENT: u32 = 1;
 
 /// `init_state` values.
 ///
@@ -98,15 +102,19 @@ pub struct SegmentInfo {
     pub creator: shmwire_platform::ProcessId,
     /// When the segment was created.
     pub created: SystemTime,
+    /// Whether the creator marked it persistent (meant to outlive every process using it;
+    /// see [`SegmentOptions::mark_persistent`](crate::SegmentOptions::mark_persistent)).
+    pub persistent: bool,
 }
 
 /// Builds the header fields for a new segment.
-pub(crate) fn build(name: &str, size: u64, kind: Kind, type_tag: u64) -> HeaderFields {
+pub(crate) fn build(name: &str, size: u64, kind: Kind, type_tag: u64, flags: u32) -> HeaderFields {
     use shmwire_platform::Processes;
     let me = shmwire_platform::Os::current_process();
     let mut f = HeaderFields::zeroed();
     f.magic = MAGIC;
     f.version = VERSION;
+    f.flags = flags;
     f.payload_offset = PAYLOAD_OFFSET;
     f.payload_size = size;
     f.kind = kind.0;
@@ -184,6 +192,7 @@ pub(crate) fn decode(bytes: &[u8; FIELDS_LEN], object_size: u64) -> Result<Segme
             start_time: f.creator_start_time,
         },
         created: UNIX_EPOCH + Duration::from_nanos(f.created_unix_ns),
+        persistent: f.flags & FLAG_PERSISTENT != 0,
     })
 }
 
@@ -197,7 +206,7 @@ mod tests {
 
     #[test]
     fn header_round_trips() {
-        let f = build("frames", 1 << 33, Kind::BYTES, 0xfeed);
+        let f = build("frames", 1 << 33, Kind::BYTES, 0xfeed, 0);
         let info = decode(&bytes(&f), PAYLOAD_OFFSET + (1 << 33)).unwrap();
         assert_eq!(info.size, 1 << 33);
         assert_eq!(info.name, "frames");
@@ -208,8 +217,24 @@ mod tests {
     }
 
     #[test]
+    fn the_persistent_flag_round_trips() {
+        let plain = decode(
+            &bytes(&build("x", 1, Kind::BYTES, 0, 0)),
+            PAYLOAD_OFFSET + 1,
+        )
+        .unwrap();
+        assert!(!plain.persistent);
+        let f = build("x", 1, Kind::BYTES, 0, FLAG_PERSISTENT);
+        assert_eq!(f.flags, 1);
+        assert!(decode(&bytes(&f), PAYLOAD_OFFSET + 1).unwrap().persistent);
+        // Unknown bits are reserved and ignored, not rejected.
+        let f = build("x", 1, Kind::BYTES, 0, 0x8000_0000);
+        assert!(!decode(&bytes(&f), PAYLOAD_OFFSET + 1).unwrap().persistent);
+    }
+
+    #[test]
     fn every_single_bit_flip_in_the_fields_is_rejected() {
-        let f = build("x", 100, Kind::BYTES, 0);
+        let f = build("x", 100, Kind::BYTES, 0, 0);
         let good = bytes(&f);
         for byte in 0..FIELDS_LEN {
             for bit in 0..8 {
@@ -225,14 +250,14 @@ mod tests {
 
     #[test]
     fn a_header_promising_more_than_the_object_holds_is_rejected() {
-        let f = build("x", 10_000, Kind::BYTES, 0);
+        let f = build("x", 10_000, Kind::BYTES, 0, 0);
         let e = decode(&bytes(&f), PAYLOAD_OFFSET + 9_999).unwrap_err();
         assert!(
             matches!(e, Rejection::Corrupt(ref s) if s.contains("truncated")),
             "{e:?}"
         );
         // Overflowing sizes do not wrap around.
-        let mut f = build("x", u64::MAX, Kind::BYTES, 0);
+        let mut f = build("x", u64::MAX, Kind::BYTES, 0, 0);
         f.checksum = checksum(bytemuck::bytes_of(&f));
         assert!(decode(&bytes(&f), u64::MAX).is_err());
     }
@@ -243,7 +268,7 @@ mod tests {
             decode(&[0; FIELDS_LEN], 1 << 20),
             Err(Rejection::NotShmwire)
         );
-        let mut f = build("x", 1, Kind::BYTES, 0);
+        let mut f = build("x", 1, Kind::BYTES, 0, 0);
         f.version = 2;
         f.checksum = checksum(bytemuck::bytes_of(&f));
         assert_eq!(decode(&bytes(&f), 1 << 20), Err(Rejection::Version(2)));

@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::header::{self, SegmentInfo};
-use crate::{OpenError, SegmentOptions};
+use crate::{OpenError, Segment, SegmentOptions};
 
 /// What [`SegmentOptions::inspect`] found behind a name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,38 +40,43 @@ impl SegmentOptions {
     /// Opening fails: [`OpenError::NotFound`], [`OpenError::PermissionDenied`], ...
     pub fn inspect(&self, name: &str) -> Result<Inspection, OpenError> {
         let seg = self.clone().raw(true).read_only(true).open(name)?;
-        let os_size = seg.len();
-        let region = &seg.payload;
-        let state = if os_size < header::PAYLOAD_OFFSET {
+        Ok(inspect_raw(name, &seg))
+    }
+}
+
+/// What the object behind `seg`, a raw segment over the whole object, holds.
+pub(crate) fn inspect_raw(name: &str, seg: &Segment) -> Inspection {
+    let os_size = seg.len();
+    let region = &seg.payload;
+    let state = if os_size < header::PAYLOAD_OFFSET {
+        SegmentState::Foreign
+    } else {
+        let mut bytes = [0u8; header::FIELDS_LEN];
+        // ORDERING: Acquire — pairs with the creator's Release store of INIT_READY, so
+        // the fields copied next are the published ones.
+        let init = region.load_u32(header::INIT_STATE_OFFSET, Ordering::Acquire);
+        region.read(0, &mut bytes).expect("at least one page");
+        if bytes[..8] != header::MAGIC {
+            // Includes fresh zero pages: a raw segment, or a creator that has not written
+            // its header yet; they cannot be told apart without waiting.
             SegmentState::Foreign
+        } else if init != Some(header::INIT_READY) {
+            SegmentState::Initializing
         } else {
-            let mut bytes = [0u8; header::FIELDS_LEN];
-            // ORDERING: Acquire — pairs with the creator's Release store of INIT_READY, so
-            // the fields copied next are the published ones.
-            let init = region.load_u32(header::INIT_STATE_OFFSET, Ordering::Acquire);
-            region.read(0, &mut bytes).expect("at least one page");
-            if bytes[..8] != header::MAGIC {
-                // Includes fresh zero pages: a raw segment, or a creator that has not written
-                // its header yet; they cannot be told apart without waiting.
-                SegmentState::Foreign
-            } else if init != Some(header::INIT_READY) {
-                SegmentState::Initializing
-            } else {
-                match header::decode(&bytes, os_size) {
-                    Ok(info) => SegmentState::Shmwire(info),
-                    Err(header::Rejection::Version(v)) => SegmentState::Unreadable(format!(
-                        "header layout version {v} (this shmwire reads {})",
-                        header::VERSION
-                    )),
-                    Err(header::Rejection::Corrupt(reason)) => SegmentState::Unreadable(reason),
-                    Err(header::Rejection::NotShmwire) => SegmentState::Foreign,
-                }
+            match header::decode(&bytes, os_size) {
+                Ok(info) => SegmentState::Shmwire(info),
+                Err(header::Rejection::Version(v)) => SegmentState::Unreadable(format!(
+                    "header layout version {v} (this shmwire reads {})",
+                    header::VERSION
+                )),
+                Err(header::Rejection::Corrupt(reason)) => SegmentState::Unreadable(reason),
+                Err(header::Rejection::NotShmwire) => SegmentState::Foreign,
             }
-        };
-        Ok(Inspection {
-            name: name.to_owned(),
-            os_size,
-            state,
-        })
+        }
+    };
+    Inspection {
+        name: name.to_owned(),
+        os_size,
+        state,
     }
 }

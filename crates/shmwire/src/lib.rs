@@ -47,7 +47,9 @@
 //! drop, the default) or persists it ([`Segment::persist`]). On Windows a section dies with
 //! its last handle ([`NAMES_OUTLIVE_HANDLES`] is false there), so a persisted segment needs a
 //! holder process ([`Segment::hold_until_removed`]); the `shmwire` CLI starts one for
-//! `create --persist`.
+//! `create --persist`. Segments left behind by processes that died are found and removed by
+//! [`gc`] (`shmwire gc`), which keeps the ones marked persistent
+//! ([`SegmentOptions::mark_persistent`]).
 //!
 //! # Mapped files
 //!
@@ -82,11 +84,13 @@
 pub mod channel;
 mod error;
 pub mod file;
+pub mod gc;
 mod header;
 mod inspect;
 mod name;
 mod region;
 mod segment;
+mod space;
 pub mod sync;
 
 use std::fmt;
@@ -101,6 +105,7 @@ pub use inspect::{Inspection, SegmentState};
 pub use name::{Name, NameError, NameProblem};
 pub use segment::{Opened, Segment, SegmentOptions};
 pub use shmwire_platform::{Access, ListedObject, Liveness, ProcessId};
+pub use space::{shm_space, small_shm_note, ShmSpace, SMALL_SHM};
 
 /// Whether named objects outlive their last handle on this platform (true on POSIX, false on
 /// Windows). See "Lifetime" in the crate docs.

@@ -34,6 +34,7 @@ pub struct SegmentOptions {
     mode: u32,
     namespace: Namespace,
     persist: bool,
+    mark_persistent: bool,
     kind: Option<Kind>,
     type_tag: u64,
     init_timeout: Duration,
@@ -47,6 +48,7 @@ impl Default for SegmentOptions {
             mode: 0o600,
             namespace: Namespace::Local,
             persist: false,
+            mark_persistent: false,
             kind: None,
             type_tag: 0,
             init_timeout: Duration::from_secs(2),
@@ -106,6 +108,19 @@ impl SegmentOptions {
     /// it). See [`Segment::persist`] for what persisting means on Windows.
     pub fn persist(mut self, persist: bool) -> Self {
         self.persist = persist;
+        self
+    }
+
+    /// Records in the new segment's header that it is meant to outlive every process that
+    /// uses it (the `PERSISTENT` bit of the header's `flags`, `docs/layout.md`), so that
+    /// garbage collection ([`crate::gc`]) keeps it once its creator and users are gone,
+    /// unless told to remove persistent segments too. `shmwire create --persist` and the
+    /// CLI's sync segments set it. Default: not marked. Ignored for raw segments (no header).
+    ///
+    /// This is a record for others to read, not a lifetime: whether dropping the creator's
+    /// handle removes the segment is [`persist`](Self::persist)'s business.
+    pub fn mark_persistent(mut self, persistent: bool) -> Self {
+        self.mark_persistent = persistent;
         self
     }
 
@@ -203,6 +218,11 @@ impl SegmentOptions {
                 size,
                 self.kind.unwrap_or(Kind::BYTES),
                 self.type_tag,
+                if self.mark_persistent {
+                    header::FLAG_PERSISTENT
+                } else {
+                    0
+                },
             );
             let h = seg
                 .header
@@ -234,11 +254,18 @@ impl SegmentOptions {
 
     fn create_error(&self, name: &Name, size: u64, source: io::Error) -> CreateError {
         let name = name.as_str().to_owned();
+        if shmwire_platform::is_too_many_open(&source) {
+            return CreateError::TooManyOpen { name, source };
+        }
         match source.kind() {
             io::ErrorKind::AlreadyExists => CreateError::AlreadyExists { name, source },
-            io::ErrorKind::StorageFull | io::ErrorKind::OutOfMemory => {
-                CreateError::NoSpace { name, size, source }
-            }
+            io::ErrorKind::StorageFull | io::ErrorKind::OutOfMemory => CreateError::NoSpace {
+                name,
+                size,
+                // After the failed create undid itself: what is free now is what is free.
+                space: crate::shm_space().ok().flatten(),
+                source,
+            },
             io::ErrorKind::PermissionDenied if self.namespace == Namespace::Global => {
                 CreateError::GlobalPrivilege { name, source }
             }
@@ -301,21 +328,7 @@ impl SegmentOptions {
         };
 
         if self.raw {
-            let size = shm.size().map_err(io_err("reading its size"))?;
-            let len = usize::try_from(size).map_err(|_| OpenError::Corrupt {
-                name: n(),
-                reason: format!("its size {size} does not fit in this address space"),
-            })?;
-            let view = shm.map(0, len, self.access).map_err(io_err("mapping it"))?;
-            return Ok(Segment::assemble(
-                name,
-                self.namespace,
-                shm,
-                view,
-                0,
-                size,
-                None,
-            ));
+            return Segment::raw_from_handle(name, self.namespace, shm);
         }
 
         // 1. The creator sizes the object in one step at create; 0 means not yet.
@@ -372,7 +385,11 @@ impl SegmentOptions {
                     verdict = Err(if magic == header::MAGIC {
                         OpenError::Corrupt {
                             name: n(),
-                            reason: format!("its init state has the unknown value {other:#x?}"),
+                            // `other` is `Some`: the word is inside the first page.
+                            reason: format!(
+                                "its init state has the unknown value {:#x}",
+                                other.unwrap_or_default()
+                            ),
                         }
                     } else {
                         OpenError::NotShmwire { name: n() }
@@ -757,6 +774,28 @@ impl Segment {
 }
 
 impl Segment {
+    /// The whole object behind an open handle as a raw, unowned segment (what a raw open
+    /// does after opening; `gc` maps a clone of the handle it judges and removes through).
+    pub(crate) fn raw_from_handle(
+        name: Name,
+        namespace: Namespace,
+        shm: Shm,
+    ) -> Result<Segment, OpenError> {
+        let io_err = |op: &'static str, name: &Name| {
+            let name = name.as_str().to_owned();
+            move |source| OpenError::Io { name, op, source }
+        };
+        let size = shm.size().map_err(io_err("reading its size", &name))?;
+        let len = usize::try_from(size).map_err(|_| OpenError::Corrupt {
+            name: name.as_str().to_owned(),
+            reason: format!("its size {size} does not fit in this address space"),
+        })?;
+        let view = shm
+            .map(0, len, shm.access())
+            .map_err(io_err("mapping it", &name))?;
+        Ok(Segment::assemble(name, namespace, shm, view, 0, size, None))
+    }
+
     /// Removes the name if it still refers to this segment's object (a newer object under
     /// the name is left alone). Returns whether it was removed.
     pub(crate) fn unlink_if_same(&self) -> bool {

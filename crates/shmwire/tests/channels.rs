@@ -1140,9 +1140,10 @@ fn child_bc_late() {
     let m = newest
         .try_recv()
         .expect("the newest message is there at once");
-    report("joined", decode(&m));
     assert!(matches!(newest.try_recv(), Err(RecvError::Empty { .. })));
     assert!(matches!(next.try_recv(), Err(RecvError::Empty { .. })));
+    // Only now: the parent publishes the next message as soon as it reads this report.
+    report("joined", decode(&m));
     assert_eq!(wait_for_command(), "more");
     for sub in [&mut newest, &mut next] {
         assert_eq!(decode(&sub.recv_timeout(HANG_GUARD).unwrap()), 10);

@@ -16,6 +16,8 @@ pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
     let mut seg = super::options(&args.target)
         .raw(args.raw)
         .mode(args.mode)
+        // Recorded in the header, so that `shmwire gc` keeps it (without --all).
+        .mark_persistent(args.persist)
         .create(name, args.size)?;
     let what = format!(
         "{} segment {name:?} of {}, mode {:03o}",

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::UNIX_EPOCH;
 
 use serde::Serialize;
+use shmwire::gc::Verdict;
 use shmwire::{Inspection, Liveness, SegmentState};
 
 use crate::cli::InfoArgs;
@@ -42,6 +43,18 @@ pub struct Described {
     pub created_unix_ns: Option<u128>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// What `shmwire gc` makes of it: "live", "stale", "kept", "uncertain" or "foreign".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gc: Option<&'static str>,
+    /// Why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gc_reason: Option<String>,
+}
+
+/// Records gc's verdict in `d`.
+pub fn set_verdict(d: &mut Described, v: &Verdict) {
+    d.gc = Some(v.word());
+    d.gc_reason = Some(v.reason().to_owned());
 }
 
 pub fn liveness_word(l: Liveness) -> &'static str {
@@ -92,6 +105,12 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
     let inspection = super::options(&args.target).inspect(name)?;
     let mut d = describe(&inspection);
+    let verdict = shmwire::gc::GcOptions::new()
+        .global(args.target.global)
+        .judge(name);
+    if let Ok(v) = &verdict {
+        set_verdict(&mut d, v);
+    }
     if let Ok(all) = shmwire::list() {
         if let Some(o) = all.iter().find(|o| o.name == name) {
             d.mode = o.mode.map(|m| format!("{m:03o}"));
@@ -137,5 +156,18 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
     if let (Some(mode), Some(uid)) = (&d.mode, d.uid) {
         println!("access:    mode {mode}, owner uid {uid}");
     }
+    match &verdict {
+        Ok(v) => {
+            let hint = match v {
+                Verdict::Stale(_) => "; `shmwire gc` removes it",
+                Verdict::Kept(_) => "; `shmwire gc --all` removes it",
+                Verdict::Uncertain(_) => "; `shmwire gc --ignore-unseen` removes it",
+                _ => "",
+            };
+            println!("gc:        {}: {}{hint}", v.word(), v.reason());
+        }
+        Err(e) => println!("gc:        cannot tell ({e})"),
+    }
+    super::ls::note_small_shm();
     Ok(ExitCode::SUCCESS)
 }

@@ -3,22 +3,23 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use shmwire::{OpenError, SegmentOptions};
+use shmwire::OpenError;
 
-use super::info::{describe, Described};
+use super::info::{describe, set_verdict, Described};
 use crate::cli::LsArgs;
 
 pub fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
-    let objects = shmwire::list().context("cannot list shared-memory segments")?;
-    let opts = SegmentOptions::new();
-    let mut rows: Vec<Described> = Vec::with_capacity(objects.len());
-    for o in &objects {
-        let mut d = match opts.inspect(&o.name) {
-            Ok(i) => describe(&i),
+    // Every object, looked at and judged as `shmwire gc` would (objects removed meanwhile
+    // are left out).
+    let findings = shmwire::gc::scan().context("cannot list shared-memory segments")?;
+    let mut rows: Vec<Described> = Vec::with_capacity(findings.len());
+    for f in &findings {
+        let o = &f.object;
+        let mut d = match &f.inspection {
+            Ok(i) => describe(i),
             Err(e) => {
                 let state = match e {
                     OpenError::PermissionDenied { .. } => "no-access",
-                    OpenError::NotFound { .. } => continue, // removed meanwhile
                     _ => "unreadable",
                 };
                 Described {
@@ -31,10 +32,12 @@ pub fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         };
+        set_verdict(&mut d, &f.verdict);
         d.mode = o.mode.map(|m| format!("{m:03o}"));
         d.uid = o.uid;
         rows.push(d);
     }
+    note_small_shm();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
@@ -45,8 +48,8 @@ pub fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
     }
     let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
     println!(
-        "{:<w$}  {:>10}  {:>4}  {:<12}  CREATOR",
-        "NAME", "SIZE", "MODE", "KIND"
+        "{:<w$}  {:>10}  {:>4}  {:<12}  {:<6}  CREATOR",
+        "NAME", "SIZE", "MODE", "KIND", "GC"
     );
     for r in &rows {
         let kind = match r.state {
@@ -58,8 +61,15 @@ pub fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
             (Some(pid), Some(l)) => format!("pid {pid} ({l})"),
             _ => "-".to_owned(),
         };
+        // What `shmwire gc` would do: remove "stale" ones (with --all, "kept" ones too; with
+        // --ignore-unseen, "stale?" ones too), never "live" ones.
+        let gc = match r.gc {
+            Some("uncertain") => "stale?",
+            Some("foreign") | None => "-",
+            Some(word) => word,
+        };
         println!(
-            "{:<w$}  {:>10}  {:>4}  {:<12}  {creator}",
+            "{:<w$}  {:>10}  {:>4}  {:<12}  {gc:<6}  {creator}",
             r.name,
             humansize::format_size(r.size, humansize::BINARY),
             r.mode.as_deref().unwrap_or("-"),
@@ -67,4 +77,13 @@ pub fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// On stderr, when `/dev/shm` is small (a container's 64 MiB, say): how big, how to raise it.
+pub(super) fn note_small_shm() {
+    if let Ok(Some(space)) = shmwire::shm_space() {
+        if let Some(note) = shmwire::small_shm_note(&space) {
+            eprintln!("note: {note}");
+        }
+    }
 }

@@ -3,6 +3,7 @@
 mod channels;
 mod create;
 mod demo;
+mod gc;
 mod info;
 mod lock;
 mod ls;
@@ -34,6 +35,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Info(a) => info::run(a),
         Command::Ls(a) => ls::run(a),
         Command::Rm(a) => rm::run(a),
+        Command::Gc(a) => gc::run(a),
         Command::Send(a) => send::run(a),
         Command::Recv(a) => recv::run(a),
         Command::Pub(a) => publish::run(a),
@@ -42,6 +44,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Lock(a) => lock::run(a),
         Command::Signal(a) => signal::run(a),
         Command::Wait(a) => wait::run(a),
+        Command::Bench(a) => shmwire_bench::main_with(&a, &shmwire_bench::builtin()),
         Command::Hold(a) => create::hold(a),
     }
 }

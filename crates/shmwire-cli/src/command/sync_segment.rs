@@ -34,6 +34,7 @@ pub fn open(target: &SyncTarget) -> anyhow::Result<Segment> {
         .global(target.global)
         .kind(Kind::SYNC)
         .persist(true)
+        .mark_persistent(true)
         .open_or_create(name, PAYLOAD, |seg| {
             if let Err(e) = RobustMutex::init_in(seg, MUTEX_AT) {
                 init_error = Some(anyhow::Error::from(e));

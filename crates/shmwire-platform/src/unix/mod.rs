@@ -11,8 +11,10 @@
 #![allow(unsafe_code)]
 
 mod file;
+mod limits;
 mod process;
 pub(crate) mod sync;
+mod users;
 
 use std::io;
 use std::ptr::NonNull;
@@ -22,10 +24,13 @@ use rustix::fs::Mode;
 use rustix::mm::{MapFlags, ProtFlags};
 use rustix::shm;
 
-use crate::{Access, Lifetime, ListedObject, ObjectName, Permissions, SharedMemory};
+use crate::{
+    Access, Lifetime, ListedObject, ObjectKey, ObjectName, Permissions, SharedMemory, Users,
+};
 
 pub use file::FileMap;
 pub(crate) use file::FILE_MAPPINGS_HAVE_NAMES;
+pub(crate) use limits::{is_too_many_open, shm_space};
 pub use process::Os;
 
 #[cfg(target_vendor = "apple")]
@@ -102,8 +107,7 @@ impl SharedMemory for Shm {
 
     fn remove_if_same(&self, name: ObjectName<'_>) -> io::Result<()> {
         let path = os_name(name);
-        let other = shm::open(path.as_str(), shm::OFlags::RDONLY, Mode::empty())?;
-        let (a, b) = (rustix::fs::fstat(&self.fd)?, rustix::fs::fstat(&other)?);
+        let (a, b) = (rustix::fs::fstat(&self.fd)?, stat_name(&path)?);
         if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino) {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
@@ -111,6 +115,58 @@ impl SharedMemory for Shm {
             ));
         }
         shm::unlink(path.as_str()).map_err(Into::into)
+    }
+
+    fn try_clone(&self) -> io::Result<Self> {
+        Ok(Shm {
+            fd: self.fd.try_clone()?,
+            access: self.access,
+        })
+    }
+
+    fn key(&self) -> io::Result<Option<ObjectKey>> {
+        use std::os::unix::fs::MetadataExt;
+        let m = self.metadata()?;
+        Ok(Some(ObjectKey::new(m.dev(), m.ino())))
+    }
+
+    fn changed(&self) -> io::Result<Option<std::time::SystemTime>> {
+        use std::os::unix::fs::MetadataExt;
+        let m = self.metadata()?;
+        let at = |secs: i64, nanos: i64| {
+            let d =
+                std::time::Duration::new(secs.unsigned_abs(), nanos.clamp(0, 999_999_999) as u32);
+            if secs >= 0 {
+                std::time::UNIX_EPOCH + d
+            } else {
+                std::time::UNIX_EPOCH - d
+            }
+        };
+        Ok(Some(
+            at(m.mtime(), m.mtime_nsec()).max(at(m.ctime(), m.ctime_nsec())),
+        ))
+    }
+}
+
+impl Shm {
+    /// `fstat` of the object, through std's portable accessors.
+    fn metadata(&self) -> io::Result<std::fs::Metadata> {
+        std::fs::File::from(self.fd.try_clone()?).metadata()
+    }
+}
+
+/// The object `path` (`/NAME`) names now. Linux: a `stat` of `/dev/shm/NAME`, the file
+/// `shm_open` opens, which takes no descriptor: an owner at its limit of open files must
+/// still be able to remove its segment. Elsewhere: open it and `fstat`.
+fn stat_name(path: &str) -> io::Result<rustix::fs::Stat> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        Ok(rustix::fs::stat(format!("/dev/shm{path}"))?)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let other = shm::open(path, shm::OFlags::RDONLY, Mode::empty())?;
+        Ok(rustix::fs::fstat(&other)?)
     }
 }
 
@@ -227,6 +283,10 @@ impl Lifetime for Os {
 
     fn list() -> io::Result<Vec<ListedObject>> {
         list_dev_shm()
+    }
+
+    fn users() -> io::Result<Option<Users>> {
+        users::users()
     }
 }
 

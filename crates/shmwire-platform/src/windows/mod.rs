@@ -10,6 +10,7 @@
 #![allow(unsafe_code)]
 
 mod file;
+mod limits;
 mod list;
 mod process;
 pub(crate) mod sync;
@@ -41,12 +42,13 @@ use windows_sys::Win32::System::Threading::{
 };
 
 use crate::{
-    Access, Lifetime, ListedObject, Namespace, ObjectName, Permissions, SharedMemory,
-    DERIVED_MARKER,
+    Access, Lifetime, ListedObject, Namespace, ObjectKey, ObjectName, Permissions, SharedMemory,
+    Users, DERIVED_MARKER,
 };
 
 pub use file::FileMap;
 pub(crate) use file::FILE_MAPPINGS_HAVE_NAMES;
+pub(crate) use limits::{is_too_many_open, shm_space};
 pub use process::Os;
 
 pub(crate) const NAME_MAX: usize = 200;
@@ -291,6 +293,39 @@ impl SharedMemory for Shm {
     fn remove_if_same(&self, _name: ObjectName<'_>) -> io::Result<()> {
         Ok(())
     }
+
+    fn try_clone(&self) -> io::Result<Self> {
+        use windows_sys::Win32::Foundation::{DuplicateHandle, DUPLICATE_SAME_ACCESS};
+        let mut dup: HANDLE = null_mut();
+        // SAFETY: duplicates a live section handle we own within this process; `dup`
+        // receives a new handle that the returned `OwnedHandle` closes.
+        let ok = unsafe {
+            DuplicateHandle(
+                GetCurrentProcess(),
+                self.handle.raw(),
+                GetCurrentProcess(),
+                &mut dup,
+                0,
+                0,
+                DUPLICATE_SAME_ACCESS,
+            )
+        };
+        if ok == 0 {
+            return Err(last_error());
+        }
+        Ok(Shm {
+            handle: OwnedHandle::from_raw(dup)?,
+            access: self.access,
+        })
+    }
+
+    fn key(&self) -> io::Result<Option<ObjectKey>> {
+        Ok(None)
+    }
+
+    fn changed(&self) -> io::Result<Option<std::time::SystemTime>> {
+        Ok(None)
+    }
 }
 
 /// Maps a view; `len == 0` maps everything from `offset` to the end of the section.
@@ -468,5 +503,10 @@ impl Lifetime for Os {
             });
         }
         Ok(out)
+    }
+
+    fn users() -> io::Result<Option<Users>> {
+        // A section lives only while some process has it open: nothing to find out.
+        Ok(None)
     }
 }

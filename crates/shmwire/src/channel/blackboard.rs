@@ -25,7 +25,9 @@
 //! A reader picks the copy with the larger even seq (Acquire), copies it, issues an Acquire
 //! fence and re-loads `seq`: unchanged means the copy is whole. Because the writer alternates
 //! copies, the newest complete version is always readable — also after a writer was killed
-//! in the middle of a write, which leaves only the copy it was writing odd.
+//! in the middle of a write, which leaves only the copy it was writing odd: the next writer
+//! writes that version again, into that copy (and if it dies too, the complete one is still
+//! untouched).
 #![allow(unsafe_code)]
 
 use std::marker::PhantomData;
@@ -101,8 +103,10 @@ impl<T: Pod> Writer<T> {
             data.atomic_u64(i * 8)
                 .map_or(0, |s| s.load(Ordering::Acquire))
         });
-        // Continue after the newest version started (a killed writer's odd seq included).
-        let version = seqs.iter().map(|s| s.div_ceil(2)).max().unwrap_or(0);
+        // Continue after the newest complete version: a version a killed writer left odd is
+        // written again, into the copy it left unfinished, never over the last complete one
+        // (which must stay readable while we write, and if we die too).
+        let version = seqs.iter().map(|s| s / 2).max().unwrap_or(0);
         Ok(Writer {
             core,
             data,
@@ -114,7 +118,13 @@ impl<T: Pod> Writer<T> {
 
     /// Publishes `value` as the latest.
     pub fn write(&mut self, value: &T) {
-        self.version += 1;
+        // Versions continue from seqs read in shared memory: wrapping, so that a hostile
+        // seq near `u64::MAX` is wrong data, not an overflow.
+        self.version = self.version.wrapping_add(1);
+        if self.version.wrapping_mul(2) == 0 {
+            // Its complete seq would read 0, "never written": skip it.
+            self.version = self.version.wrapping_add(1);
+        }
         let v = self.version;
         self.board().write(v, bytemuck::bytes_of(value));
         self.core.producer().bell.ring(self.core.kernel(0));
@@ -235,7 +245,7 @@ impl<M: Mem> Board<'_, M> {
     pub(crate) fn write(&self, v: u64, bytes: &[u8]) {
         let i = v % 2;
         let seq = self.seqs[i as usize];
-        seq.store(2 * v - 1, Ordering::Relaxed);
+        seq.store(v.wrapping_mul(2).wrapping_sub(1), Ordering::Relaxed);
         // ORDERING: Release fence — orders the odd seq before the value's bytes; pairs with
         // the Acquire fence in `read_copy`.
         shim::fence(Ordering::Release);
@@ -243,7 +253,7 @@ impl<M: Mem> Board<'_, M> {
             .put(copy_at(self.stride, i), bytes)
             .expect("the copies are inside the validated data area");
         // ORDERING: Release — completes the copy; pairs with the Acquire load in `read_copy`.
-        seq.store(2 * v, Ordering::Release);
+        seq.store(v.wrapping_mul(2), Ordering::Release);
     }
 
     /// Copies copy `i` into `out` if it is complete and stays so during the copy; returns
@@ -283,5 +293,74 @@ impl<M: Mem> Board<'_, M> {
             loom::thread::yield_now();
         }
         None
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A writer killed in the middle of a write, then its replacement killed in the middle of
+    /// its first write: the last complete value is still readable. (Regression, found while
+    /// writing the crash chaos test: the replacement wrote over the last complete copy, so
+    /// while it wrote — and for good if it died — no copy was complete and readers failed
+    /// with `Corrupt`.)
+    #[test]
+    fn two_writers_killed_mid_write_leave_the_last_complete_value_readable() {
+        let name = format!("swu-bb-twice-{}", std::process::id());
+        // Removed however the test ends.
+        struct Remove<'a>(&'a str);
+        impl Drop for Remove<'_> {
+            fn drop(&mut self) {
+                let _ = crate::SegmentOptions::new().remove(self.0);
+            }
+        }
+        let _remove = Remove(&name);
+        let opts = ChannelOptions::new();
+        let r = Reader::<u64>::open(&name, &opts).unwrap();
+        let mut w = Writer::<u64>::open(&name, &opts).unwrap();
+        w.write(&1);
+        w.write(&2);
+        // Killed writing version 3: its copy (3 mod 2) is left odd.
+        let seq = |v: u64| r.data.atomic_u64(v % 2 * 8).unwrap();
+        seq(3).store(2 * 3 - 1, Ordering::Relaxed);
+        drop(w);
+        // The replacement dies in its first write, after marking its copy odd.
+        let w = Writer::<u64>::open(&name, &opts).unwrap();
+        let first = w.version() + 1;
+        seq(first).store(2 * first - 1, Ordering::Relaxed);
+        drop(w);
+        assert_eq!(r.read_versioned().unwrap(), Some((2, 2)));
+        // The next writer's value arrives, with a version above the last one read.
+        let mut w = Writer::<u64>::open(&name, &opts).unwrap();
+        w.write(&4);
+        let (v, value) = r.read_versioned().unwrap().unwrap();
+        assert!(v > 2 && value == 4, "version {v}, value {value}");
+        drop((r, w));
+    }
+
+    /// A seq a hostile peer left at `u64::MAX`: the next writer's versions wrap, and the
+    /// value it writes is read back, where `2v` used to overflow (debug builds).
+    #[test]
+    fn versions_beyond_u64_wrap_instead_of_overflowing() {
+        let name = format!("swu-bb-wrap-{}", std::process::id());
+        // Removed however the test ends.
+        struct Remove<'a>(&'a str);
+        impl Drop for Remove<'_> {
+            fn drop(&mut self) {
+                let _ = crate::SegmentOptions::new().remove(self.0);
+            }
+        }
+        let _remove = Remove(&name);
+        let opts = ChannelOptions::new();
+        let r = Reader::<u64>::open(&name, &opts).unwrap();
+        r.data
+            .atomic_u64(0)
+            .unwrap()
+            .store(u64::MAX, Ordering::Relaxed);
+        let mut w = Writer::<u64>::open(&name, &opts).unwrap();
+        w.write(&7);
+        assert_eq!(r.read().unwrap(), Some(7));
+        drop((r, w));
     }
 }

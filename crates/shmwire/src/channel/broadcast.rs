@@ -113,7 +113,7 @@ impl Publisher {
         }
         let m = self.tail;
         self.lanes().publish(m, msg);
-        self.tail = m + 1;
+        self.tail = m.wrapping_add(1);
         self.core.producer().bell.ring(self.core.kernel(0));
         Ok(())
     }
@@ -249,6 +249,11 @@ impl Subscriber {
     }
 }
 
+/// The seq word of slot holding complete message `m`: `2m + 2` (wrapping).
+fn seq_of(m: u64) -> u64 {
+    m.wrapping_mul(2).wrapping_add(2)
+}
+
 /// The broadcast protocol over a `tail` cursor, slot controls and payload memory (the
 /// channel's data area, or loom-checked memory in the models).
 pub(crate) struct Lanes<'a, M: Mem> {
@@ -272,7 +277,11 @@ impl<M: Mem> Lanes<'_, M> {
     pub(crate) fn publish(&self, m: u64, msg: &[u8]) {
         let i = m % self.slots.n;
         let ctl = &self.ctl[i as usize];
-        ctl.state.store(2 * m + 1, Ordering::Relaxed);
+        // Message numbers come from shared memory (a new publisher continues from `tail`):
+        // the arithmetic wraps, so that a hostile `tail` near `u64::MAX` is wrong data, not
+        // an overflow.
+        ctl.state
+            .store(seq_of(m).wrapping_sub(1), Ordering::Relaxed);
         // ORDERING: Release fence — orders the odd seq before the payload writes; pairs with
         // the Acquire fence in `look`.
         shim::fence(Ordering::Release);
@@ -281,9 +290,9 @@ impl<M: Mem> Lanes<'_, M> {
             .put(self.slots.payload(i), msg)
             .expect("slot payloads are inside the validated data area");
         // ORDERING: Release — completes the slot; pairs with the Acquire load in `look`.
-        ctl.state.store(2 * m + 2, Ordering::Release);
+        ctl.state.store(seq_of(m), Ordering::Release);
         // ORDERING: Release — pairs with the Acquire load of `tail` in `look`.
-        self.tail.store(m + 1, Ordering::Release);
+        self.tail.store(m.wrapping_add(1), Ordering::Release);
     }
 
     /// Looks at message `*next`, if published.
@@ -310,8 +319,8 @@ impl<M: Mem> Lanes<'_, M> {
         let ctl = &self.ctl[i as usize];
         // ORDERING: Acquire — pairs with the Release store of the even seq in `publish`.
         let s1 = ctl.state.load(Ordering::Acquire);
-        if s1 != 2 * m + 2 {
-            if s1 > 2 * m + 2 {
+        if s1 != seq_of(m) {
+            if s1 > seq_of(m) {
                 // Overwritten by a later lap already.
                 return Some(self.lag_from(next, tail));
             }
@@ -347,9 +356,50 @@ impl<M: Mem> Lanes<'_, M> {
         // ORDERING: Acquire — as in `look`.
         let now = self.tail.load(Ordering::Acquire).max(tail);
         // One past the oldest: the oldest itself may be the next to be overwritten.
-        let oldest = (now + 1).saturating_sub(self.slots.n).max(*next + 1);
+        let oldest = now
+            .saturating_add(1)
+            .saturating_sub(self.slots.n)
+            .max(*next + 1);
         let missed = oldest - *next;
         *next = oldest;
         Look::Lagged(missed)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A `tail` a hostile peer set to `u64::MAX`: subscribers and a new publisher carry on
+    /// (with wrong data at worst), where `2m + 2` and `m + 1` used to overflow (debug builds).
+    #[test]
+    fn message_numbers_at_u64_max_wrap_instead_of_overflowing() {
+        let name = format!("swu-bc-wrap-{}", std::process::id());
+        // Removed however the test ends.
+        struct Remove<'a>(&'a str);
+        impl Drop for Remove<'_> {
+            fn drop(&mut self) {
+                let _ = crate::SegmentOptions::new().remove(self.0);
+            }
+        }
+        let _remove = Remove(&name);
+        let opts = ChannelOptions::new().capacity(4).message_size(16);
+        let mut early = Subscriber::open(&name, &opts).unwrap();
+        early
+            .core
+            .producer()
+            .cursor
+            .store(u64::MAX, Ordering::Relaxed);
+        // Joins at message u64::MAX - 1, whose seq wraps to 0: that of an empty slot, so it
+        // may be handed an empty message (wrong data), or an error; never a panic.
+        let mut late = Subscriber::open(&name, &opts).unwrap();
+        let _ = late.try_recv();
+        let mut publisher = Publisher::open(&name, &opts).unwrap();
+        publisher.send(b"wraps").unwrap();
+        publisher.send(b"after").unwrap();
+        // `early` waits at message 0, which the publisher reached by wrapping.
+        assert_eq!(early.try_recv().unwrap(), b"after");
+        let _ = late.try_recv();
+        drop((early, late, publisher));
     }
 }

@@ -72,6 +72,7 @@
 pub mod blackboard;
 pub mod broadcast;
 mod error;
+mod leftover;
 #[cfg(all(test, loom))]
 mod loom_models;
 pub mod mpmc;
@@ -88,6 +89,7 @@ use bytemuck::{Pod, Zeroable};
 use shmwire_platform::{KernelSemaphore, NamedSemaphore};
 
 pub use error::{ChannelOpenError, RecvError, SendError};
+pub(crate) use leftover::{examine, retire, unretire, Leftover};
 pub use wait::WaitStrategy;
 
 use crate::sync::shim::{AtomicU32, AtomicU64, Ordering};
@@ -527,8 +529,9 @@ impl Core {
         self.wait_recovering(which, patience, attempt, &mut || {})
     }
 
-    /// [`wait`](Self::wait), calling `recover` at every liveness sweep (to repair what dead
-    /// peers left half-done).
+    /// [`wait`](Self::wait), calling `recover` at every liveness sweep and before the other
+    /// side is reported gone (to repair what dead peers left half-done: a dead sender's
+    /// claimed slot must not hide the messages behind it from the last attempt).
     fn wait_recovering<T>(
         &self,
         which: usize,
@@ -548,10 +551,11 @@ impl Core {
             self.kernel(which),
             attempt,
             &mut |sweep| {
-                if sweep {
+                let gone = self.other_side_gone(sweep);
+                if sweep || gone {
                     recover();
                 }
-                self.other_side_gone(sweep).then_some(())
+                gone.then_some(())
             },
         )
     }

@@ -39,15 +39,23 @@
 //!   `L − 1` still there means the queue is full.
 //! * **receive** at `p = head`: the slot must be *ready, lap L*; CAS it to *reading by me*
 //!   (Acquire), help `head` on, copy out, store *free, lap L + 1* (Release), ring the space
-//!   bell.
-//! * **recovery** (between sleeps, with liveness checks): a slot *writing* or *reading* by an
+//!   bell. A slot already in a later lap, in any phase, means position `p` is done (a slot
+//!   enters lap L + 1 only once lap L's message was read, skipped or abandoned): anyone helps
+//!   `head` past it. (A receiver killed between its claim and moving `head` leaves `head`
+//!   behind; senders may recover the slot and use it again, even twice, before any receiver
+//!   helps.)
+//! * **recovery** (between sleeps, with liveness checks, and before a waiter is told that
+//!   the other side is gone, so that no message stays hidden behind a dead sender's slot):
+//!   a slot *writing* or *reading* by an
 //!   endpoint that is dead (or no longer attached with that generation) is CASed to *free,
 //!   lap L + 1*. A dead sender's unfinished message is skipped, never delivered half-written;
 //!   the message a receiver was copying when it died is lost with it.
 //!
 //! Every value read from shared memory is checked: an unexpected state makes the operation
 //! retry a bounded number of times, then behave as full / empty (and so wait, sleeping), never
-//! spin for ever; a length larger than a slot is [`RecvError::Corrupt`].
+//! spin for ever; a length larger than a slot is [`RecvError::Corrupt`]. Positions move by
+//! wrapping addition: a cursor a hostile peer set near `u64::MAX` is wrong data, not an
+//! overflow.
 #![allow(unsafe_code)]
 
 use std::time::Duration;
@@ -106,6 +114,12 @@ const _: () = assert!(std::mem::size_of::<SlotCtl>() == CTL as usize);
 fn enc(phase: u64, claimer: Option<Ticket>, lap: u64) -> u64 {
     let (idx, gen) = claimer.map_or((0, 0), |t| (u64::from(t.index), u64::from(t.gen)));
     phase | (idx & 0x3F) << 2 | (gen & 0xFF) << 8 | (lap & LAP_MASK) << 16
+}
+
+/// Whether lap `a` comes after lap `b` (modulo 2^48; "after" is the nearer half).
+fn later_lap(a: u64, b: u64) -> bool {
+    let ahead = a.wrapping_sub(b) & LAP_MASK;
+    ahead != 0 && ahead < 1 << (LAP_BITS - 1)
 }
 
 struct Decoded {
@@ -259,7 +273,7 @@ impl<M: Mem> Queue<'_, M> {
                 {
                     let _ = self.tail.compare_exchange(
                         pos,
-                        pos + 1,
+                        pos.wrapping_add(1),
                         Ordering::Relaxed,
                         Ordering::Relaxed,
                     );
@@ -268,9 +282,12 @@ impl<M: Mem> Queue<'_, M> {
             } else if d.lap == lap || (d.phase == FREE && d.lap == (lap + 1) & LAP_MASK) {
                 // Claimed by another sender that has not moved `tail` yet, or already freed
                 // again (a dead sender's claim, recovered): help `tail` on.
-                let _ =
-                    self.tail
-                        .compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+                let _ = self.tail.compare_exchange(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
             } else if d.lap == lap.wrapping_sub(1) & LAP_MASK {
                 // Last lap's message is still there: full, unless `tail` moved meanwhile.
                 if self.tail.load(Ordering::Relaxed) == pos {
@@ -329,20 +346,24 @@ impl<M: Mem> Queue<'_, M> {
                 {
                     let _ = self.head.compare_exchange(
                         pos,
-                        pos + 1,
+                        pos.wrapping_add(1),
                         Ordering::Relaxed,
                         Ordering::Relaxed,
                     );
                     let len = ctl.len.load(Ordering::Relaxed);
                     return Some((Claim { slot, lap }, len));
                 }
-            } else if (d.lap == lap && d.phase == READING)
-                || (d.phase == FREE && d.lap == (lap + 1) & LAP_MASK)
-            {
-                // Taken (or skipped) by another receiver that has not moved `head`: help.
-                let _ =
-                    self.head
-                        .compare_exchange(pos, pos + 1, Ordering::Relaxed, Ordering::Relaxed);
+            } else if (d.lap == lap && d.phase == READING) || later_lap(d.lap, lap) {
+                // Taken by another receiver that has not moved `head`, or already in a later
+                // lap (skipped; or freed, and even claimed again by a sender, while `head`
+                // stayed behind: a receiver died between its claim and moving `head`, and a
+                // waiting sender recovered its slot): position `pos` is done. Help.
+                let _ = self.head.compare_exchange(
+                    pos,
+                    pos.wrapping_add(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
             } else if d.lap == lap {
                 // Being written, or not yet claimed: empty for now.
                 if self.head.load(Ordering::Relaxed) == pos {
@@ -816,5 +837,170 @@ impl std::ops::Deref for SlotGuard<'_> {
 impl Drop for SlotGuard<'_> {
     fn drop(&mut self) {
         self.receiver.free(self.claim);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Every sender died, one in the middle of a message that came before another one's
+    /// message: a receiver gets that message (recovering the dead sender's slot) before it
+    /// is told `Disconnected`. (Regression, found by the crash chaos test: the first receive
+    /// after the senders' deaths said `Disconnected` at once, without recovering the slot,
+    /// and the message behind it stayed in the queue for as long as no sender lived.)
+    #[test]
+    fn a_dead_senders_slot_does_not_hide_messages_from_a_disconnected_receiver() {
+        let name = format!("swu-mpmc-dead-{}", std::process::id());
+        // Removed however the test ends (the dead senders' endpoints never close).
+        struct Remove<'a>(&'a str);
+        impl Drop for Remove<'_> {
+            fn drop(&mut self) {
+                let _ = crate::SegmentOptions::new().remove(self.0);
+            }
+        }
+        let _remove = Remove(&name);
+        let opts = ChannelOptions::new().capacity(4).message_size(16);
+        let mut rx = Receiver::open(&name, &opts).unwrap();
+        let mut dying = Sender::open(&name, &opts).unwrap();
+        let mut other = Sender::open(&name, &opts).unwrap();
+        // `dying` claims position 0 and dies writing it; `other` sends position 1 and dies.
+        std::mem::forget(dying.loan().unwrap());
+        other.send(b"after").unwrap();
+        for tx in [dying, other] {
+            // Dead: its peer entry (16 bytes from 128 into the table) now names a process
+            // started at another time.
+            let at = super::super::PEERS as u64 + 128 + 16 * u64::from(tx.core.ticket().index);
+            let start = tx.core.seg.atomic_u64(at + 8).unwrap();
+            start.fetch_add(1, Ordering::Relaxed);
+            std::mem::forget(tx);
+        }
+        // Past a liveness-check slice: the receive looks at the peers at once.
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), b"after");
+        assert!(matches!(rx.try_recv(), Err(RecvError::Disconnected { .. })));
+    }
+
+    /// Payload memory for the slot protocol (the slot words live apart, in `SlotCtl`s).
+    struct Bytes(std::cell::RefCell<Vec<u8>>);
+
+    impl Mem for Bytes {
+        fn put(&self, off: u64, src: &[u8]) -> Option<()> {
+            let o = off as usize;
+            self.0
+                .borrow_mut()
+                .get_mut(o..o + src.len())?
+                .copy_from_slice(src);
+            Some(())
+        }
+        fn get(&self, off: u64, dst: &mut [u8]) -> Option<()> {
+            let o = off as usize;
+            dst.copy_from_slice(self.0.borrow().get(o..o + dst.len())?);
+            Some(())
+        }
+        fn word(&self, _off: u64) -> Option<&AtomicU64> {
+            None
+        }
+    }
+
+    /// A receiver killed between claiming the slot at `head` and moving `head` on, whose
+    /// slot a sender waiting for room then recovered and filled again (lap L + 1) before any
+    /// receiver helped `head`: receivers skip it. (Regression, found by the crash chaos
+    /// test: receivers met a lap they did not expect at `head` and waited for ever while
+    /// the queue filled up.)
+    #[test]
+    fn a_slot_refilled_while_head_stayed_behind_is_skipped() {
+        // Refilled (lap L + 1), or also claimed and abandoned again (free, lap L + 2).
+        for again in [false, true] {
+            refilled_while_head_stayed_behind(again);
+        }
+    }
+
+    fn refilled_while_head_stayed_behind(again: bool) {
+        let n = 4;
+        let slots = Slots::new(n, 8).unwrap();
+        let ctl: Vec<SlotCtl> = (0..n)
+            .map(|_| SlotCtl {
+                state: AtomicU64::new(0),
+                len: AtomicU64::new(0),
+            })
+            .collect();
+        let mem = Bytes(std::cell::RefCell::new(vec![0; slots.data_len() as usize]));
+        let (tail, head) = (AtomicU64::new(0), AtomicU64::new(0));
+        let q = Queue {
+            tail: &tail,
+            head: &head,
+            ctl: &ctl,
+            mem: &mem,
+            slots,
+        };
+        let sender = Ticket { index: 0, gen: 1 };
+        let (dead, live) = (Ticket { index: 1, gen: 2 }, Ticket { index: 2, gen: 3 });
+        let send = |v: u8| {
+            let c = q.claim_send(sender).expect("room in the queue");
+            q.write(c, &[v]);
+            q.finish_send(c, 1);
+        };
+        for v in 0..4 {
+            send(v);
+        }
+        // The dead receiver claimed position 0 (message 0 dies with it), then `head` is
+        // where it was: the receiver was killed before it moved it.
+        q.claim_recv(dead).expect("a message");
+        head.store(0, Ordering::Relaxed);
+        // A sender waiting for room recovers the slot and fills it again, as position 4.
+        assert!(q.recover(&|index, _| index != dead.index));
+        if again {
+            let c = q.claim_send(sender).expect("the recovered slot");
+            q.abandon_send(c);
+        } else {
+            send(4);
+        }
+        let mut got = Vec::new();
+        while let Some((c, len)) = q.claim_recv(live) {
+            let mut b = vec![0; len as usize];
+            q.read(c, &mut b);
+            q.finish_recv(c);
+            got.extend(b);
+        }
+        let expected: &[u8] = if again { &[1, 2, 3] } else { &[1, 2, 3, 4] };
+        assert_eq!(got, expected, "abandoned again: {again}");
+        // And the queue goes on.
+        send(9);
+        let (c, _) = q.claim_recv(live).expect("the next message");
+        let mut b = [0];
+        q.read(c, &mut b);
+        assert_eq!(b, [9]);
+    }
+
+    /// Positions a hostile peer set to the end of `u64`: the queue carries on across the
+    /// wrap, where it used to panic on an overflowing `pos + 1` (in debug builds).
+    #[test]
+    fn positions_at_u64_max_wrap_instead_of_overflowing() {
+        let name = format!("swu-mpmc-wrap-{}", std::process::id());
+        // Removed however the test ends.
+        struct Remove<'a>(&'a str);
+        impl Drop for Remove<'_> {
+            fn drop(&mut self) {
+                let _ = crate::SegmentOptions::new().remove(self.0);
+            }
+        }
+        let _remove = Remove(&name);
+        let opts = ChannelOptions::new().capacity(4).message_size(16);
+        let mut tx = Sender::open(&name, &opts).unwrap();
+        let mut rx = Receiver::open(&name, &opts).unwrap();
+        let pos = u64::MAX;
+        tx.core.producer().cursor.store(pos, Ordering::Relaxed);
+        tx.core.consumer().cursor.store(pos, Ordering::Relaxed);
+        // The slot of position `pos` is free in `pos`'s lap, as if the queue had got there.
+        tx.queue().ctl[(pos % 4) as usize]
+            .state
+            .store(enc(FREE, None, pos / 4), Ordering::Relaxed);
+        tx.try_send(b"last").unwrap();
+        assert_eq!(rx.try_recv().unwrap(), b"last");
+        // Both cursors wrapped to 0, where slot 0 is free in lap 0.
+        tx.try_send(b"first").unwrap();
+        assert_eq!(rx.try_recv().unwrap(), b"first");
+        drop((tx, rx));
     }
 }

@@ -32,10 +32,10 @@ use shmwire_platform::{Liveness, ProcessId};
 /// Entries in the table: at most this many endpoints can be attached at once.
 pub(crate) const MAX_PEERS: usize = 64;
 
-const PHASE_MASK: u32 = 0xF;
-const CLAIMING: u32 = 1;
-const ACTIVE: u32 = 2;
-const ROLE_SHIFT: u32 = 4;
+pub(crate) const PHASE_MASK: u32 = 0xF;
+pub(crate) const CLAIMING: u32 = 1;
+pub(crate) const ACTIVE: u32 = 2;
+pub(crate) const ROLE_SHIFT: u32 = 4;
 const GEN_SHIFT: u32 = 8;
 
 /// The side of a channel an endpoint is on.
@@ -336,6 +336,13 @@ impl RawPeers {
         } else {
             true
         }
+    }
+
+    /// Clears `closing` after a [`Self::leave_last`] that returned true but whose caller
+    /// could not remove the name after all (garbage collection: `leftover::unretire`), so
+    /// that openers stop retrying and attach.
+    pub(crate) fn reopen(&self) {
+        self.closing.store(0, Ordering::Relaxed);
     }
 
     /// Whether some entry is active in `role` (no liveness check: see [`Self::sweep`]).

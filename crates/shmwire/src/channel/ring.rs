@@ -32,6 +32,10 @@
 //!   of `head`, so the sender reuses the bytes only after they were read), and ring the
 //!   space bell. A sender killed while writing leaves a record whose `seq` is stale; the next
 //!   sender overwrites it. Positions never repeat (64-bit), so a stale `seq` never matches.
+//!   One killed after publishing but before storing `tail` leaves complete records (a filler
+//!   and a message at most) at `tail` and after: the next sender continues after them.
+//!   Cursors come from shared memory, so position arithmetic wraps: a cursor a hostile peer
+//!   set near `u64::MAX` gives wrong data or `Corrupt`, never an overflow panic.
 //!
 //! **4 KiB aliasing.** Copying between addresses whose distance modulo 4096 is small runs at
 //! a fraction of the usual speed on x86 (loads falsely depend on earlier stores). Large
@@ -186,12 +190,38 @@ impl<M: Mem> Ring<'_, M> {
     pub(crate) fn producer(&self) -> Producer {
         // ORDERING: Acquire — pairs with the Release stores of `tail` by a previous sender
         // and of `head` by the receiver.
-        let tail = self.producer.cursor.load(Ordering::Acquire);
+        let mut tail = self.producer.cursor.load(Ordering::Acquire);
+        // A sender killed between publishing a commit (a filler, a record) and storing
+        // `tail` left `tail` before records the receiver may have taken or be reading:
+        // continue after them. A `seq` equal to position + 1 at `tail` can only have been
+        // published there in this lap, by that sender (positions never repeat).
+        for _ in 0..2 {
+            let pos = tail & (self.capacity - 1);
+            let Some(seq) = self.mem.word(pos) else { break };
+            // ORDERING: Acquire — pairs with the Release store of `seq` in `commit`: the
+            // header read next is the one published with it.
+            if seq.load(Ordering::Acquire) != tail.wrapping_add(1) {
+                break;
+            }
+            let Some(h) = self.header(pos) else { break };
+            let size = u64::from(u32::from_le_bytes(h[4..].try_into().unwrap()) & !(PAD | GAP));
+            if size < HEADER || size % 16 != 0 || size > self.capacity - pos {
+                break;
+            }
+            tail = tail.wrapping_add(size);
+        }
         // As if the ring were full: the first reserve loads and checks `head`.
         Producer {
             tail,
             head_cache: tail.saturating_sub(self.capacity),
         }
+    }
+
+    /// The `len` and `size` fields of the record header at `pos`.
+    fn header(&self, pos: u64) -> Option<[u8; 8]> {
+        let mut h = [0u8; 8];
+        self.mem.get(pos + 8, &mut h)?;
+        Some(h)
     }
 
     pub(crate) fn consumer(&self) -> Consumer {
@@ -210,6 +240,13 @@ impl<M: Mem> Ring<'_, M> {
         want: u64,
     ) -> Result<Option<Reserved>, String> {
         let cap = self.capacity;
+        // The first `tail` was read from shared memory; records start on 16 bytes.
+        if p.tail % 16 != 0 {
+            return Err(format!(
+                "its write cursor {} is not a multiple of 16",
+                p.tail
+            ));
+        }
         let pos = p.tail & (cap - 1);
         let to_end = cap - pos;
         let here = need(pos, len, want);
@@ -229,18 +266,19 @@ impl<M: Mem> Ring<'_, M> {
             }
         };
         let total = r.pad + r.size;
-        if p.tail - p.head_cache + total > cap {
+        if p.tail.wrapping_sub(p.head_cache) + total > cap {
             // ORDERING: Acquire — pairs with the Release store of `head` in `release`: the
             // receiver is done with the bytes before we overwrite them.
             let head = self.consumer.cursor.load(Ordering::Acquire);
-            if head > p.tail || p.tail - head > cap {
+            // Modulo 2^64: `head` is at most `cap` bytes behind `tail`.
+            if p.tail.wrapping_sub(head) > cap {
                 return Err(format!(
                     "its read cursor {head} is not within {cap} bytes before the write cursor {}",
                     p.tail
                 ));
             }
             p.head_cache = head;
-            if p.tail - head + total > cap {
+            if p.tail.wrapping_sub(head) + total > cap {
                 return Ok(None);
             }
         }
@@ -260,7 +298,7 @@ impl<M: Mem> Ring<'_, M> {
             self.mem
                 .word(at)
                 .expect("a reserved record is inside the ring")
-                .store(position + 1, Ordering::Release);
+                .store(position.wrapping_add(1), Ordering::Release);
         };
         if r.pad > 0 {
             publish(p.tail & (cap - 1), p.tail, 0, r.pad as u32 | PAD);
@@ -271,8 +309,13 @@ impl<M: Mem> Ring<'_, M> {
                 .expect("a reserved record is inside the ring");
         }
         let flag = if r.gap > HEADER { GAP } else { 0 };
-        publish(r.at, p.tail + r.pad, len as u32, r.size as u32 | flag);
-        p.tail += r.pad + r.size;
+        publish(
+            r.at,
+            p.tail.wrapping_add(r.pad),
+            len as u32,
+            r.size as u32 | flag,
+        );
+        p.tail = p.tail.wrapping_add(r.pad + r.size);
         // ORDERING: Release — for a later sender, which continues from here (Acquire load
         // in `producer`).
         self.producer.cursor.store(p.tail, Ordering::Release);
@@ -294,14 +337,17 @@ impl<M: Mem> Ring<'_, M> {
     /// The next message, if any (fillers are skipped).
     pub(crate) fn peek(&self, c: &mut Consumer) -> Result<Option<Found>, String> {
         let cap = self.capacity;
-        loop {
+        // A filler runs to the ring's end and a record always fits at position 0, so a
+        // sender never writes two fillers in a row. The bound keeps a peer that keeps
+        // writing fillers ahead of us from holding us here.
+        for _ in 0..2 {
             let pos = c.head & (cap - 1);
             let seq = self
                 .mem
                 .word(pos)
                 .ok_or_else(|| format!("position {pos} is outside the ring"))?;
             // ORDERING: Acquire — pairs with the Release store of `seq` in `commit`.
-            if seq.load(Ordering::Acquire) != c.head + 1 {
+            if seq.load(Ordering::Acquire) != c.head.wrapping_add(1) {
                 return Ok(None);
             }
             let mut h = [0u8; 8];
@@ -318,7 +364,7 @@ impl<M: Mem> Ring<'_, M> {
                 ));
             }
             if size_word & PAD != 0 {
-                c.head += size;
+                c.head = c.head.wrapping_add(size);
                 continue;
             }
             let gap = if size_word & GAP == 0 {
@@ -342,9 +388,13 @@ impl<M: Mem> Ring<'_, M> {
             return Ok(Some(Found {
                 payload: pos + gap,
                 len,
-                next: c.head + size,
+                next: c.head.wrapping_add(size),
             }));
         }
+        Err(format!(
+            "a filler follows a filler at position {}",
+            c.head & (cap - 1)
+        ))
     }
 
     /// Frees `f` (and any filler before it) for the sender. The caller rings the space bell.
@@ -431,6 +481,97 @@ mod tests {
         }
     }
 
+    /// A sender killed after publishing a record (here a filler and a message after it) but
+    /// before moving the shared `tail`: the next sender continues after that record, whether
+    /// the receiver took it already or not. (Regression, found while writing the crash
+    /// chaos test: the next sender started at the stale `tail`, and either failed with
+    /// `Corrupt` for good, the receiver being ahead of it, or wrote over a published record
+    /// the receiver might be reading.)
+    #[test]
+    fn a_sender_killed_between_publishing_and_moving_tail_is_continued_after() {
+        for taken in [false, true] {
+            let cap = 1024;
+            let mem = Vec8::new(vec![0; cap]);
+            let (pl, cl) = (Line::new(), Line::new());
+            let ring = Ring {
+                producer: &pl,
+                consumer: &cl,
+                mem: &mem,
+                capacity: cap as u64,
+            };
+            let (mut p, mut c) = (ring.producer(), ring.consumer());
+            assert!(ring.try_push(&mut p, b"a").unwrap());
+            assert!(ring.try_push(&mut p, &[6; 600]).unwrap());
+            assert_eq!(pop(&ring, &mut c).unwrap(), b"a");
+            assert_eq!(pop(&ring, &mut c).unwrap(), [6; 600]);
+            // Does not fit before the end: a filler, then the message at 0; then "killed".
+            let stale = pl.cursor.load(Ordering::Relaxed);
+            assert!(ring.try_push(&mut p, &[7; 500]).unwrap());
+            pl.cursor.store(stale, Ordering::Relaxed);
+            if taken {
+                assert_eq!(pop(&ring, &mut c).unwrap(), [7; 500]);
+            }
+            let mut next = ring.producer();
+            assert!(ring.try_push(&mut next, b"b").unwrap(), "taken: {taken}");
+            if !taken {
+                assert_eq!(pop(&ring, &mut c).unwrap(), [7; 500]);
+            }
+            assert_eq!(pop(&ring, &mut c).unwrap(), b"b", "taken: {taken}");
+            assert_eq!(pop(&ring, &mut c), None);
+        }
+    }
+
+    #[test]
+    fn a_write_cursor_off_the_record_grid_is_an_error_not_a_panic() {
+        let mem = Vec8::new(vec![0; 1024]);
+        let (pl, cl) = (Line::new(), Line::new());
+        for bad in [1, 8, 12345, u64::MAX] {
+            pl.cursor.store(bad, Ordering::Relaxed);
+            cl.cursor.store(bad, Ordering::Relaxed);
+            let ring = Ring {
+                producer: &pl,
+                consumer: &cl,
+                mem: &mem,
+                capacity: 1024,
+            };
+            let mut p = ring.producer();
+            assert!(ring.try_push(&mut p, b"x").is_err(), "write cursor {bad}");
+            // Zeroed memory holds no message, whatever the cursor.
+            let mut c = ring.consumer();
+            assert!(
+                !matches!(ring.peek(&mut c), Ok(Some(_))),
+                "read cursor {bad}"
+            );
+        }
+    }
+
+    /// Two fillers in a row (a sender never writes them: a record always fits at position
+    /// 0) are corrupt, so that a peer racing ahead with fillers cannot keep `peek` looping.
+    #[test]
+    fn a_filler_after_a_filler_is_corrupt() {
+        let cap = 1024u64;
+        let mut bytes = vec![0u8; cap as usize];
+        let mut put = |at: usize, seq: u64, size: u32| {
+            bytes[at..at + 8].copy_from_slice(&seq.to_le_bytes());
+            bytes[at + 12..at + 16].copy_from_slice(&(size | PAD).to_le_bytes());
+        };
+        // At head 512: a filler to the end, then at 0 (head 1024) a filler of the whole ring.
+        put(512, 513, 512);
+        put(0, 1025, cap as u32);
+        let mem = Vec8::new(bytes);
+        let (pl, cl) = (Line::new(), Line::new());
+        cl.cursor.store(512, Ordering::Relaxed);
+        let ring = Ring {
+            producer: &pl,
+            consumer: &cl,
+            mem: &mem,
+            capacity: cap,
+        };
+        let mut c = ring.consumer();
+        let e = ring.peek(&mut c).unwrap_err();
+        assert!(e.contains("filler follows a filler"), "{e}");
+    }
+
     proptest::proptest! {
         /// Any sequence of sends and receives matches a VecDeque model: same messages, same
         /// order, "full" only when the model's bytes would not fit.
@@ -462,6 +603,25 @@ mod tests {
                 proptest::prop_assert_eq!(pop(&ring, &mut c), Some(m));
             }
             proptest::prop_assert_eq!(pop(&ring, &mut c), None);
+        }
+
+        /// Cursors a hostile peer set anywhere near the end of `u64`: messages still go
+        /// through (positions wrap), never an overflow panic.
+        #[test]
+        fn cursors_near_u64_max_wrap_around(start in 0u64..64, lens in proptest::collection::vec(0usize..300, 1..80)) {
+            let cap = 1024;
+            let mem = Vec8::new(vec![0; cap]);
+            let (pl, cl) = (Line::new(), Line::new());
+            let cursor = u64::MAX - 16 * start - 15;
+            pl.cursor.store(cursor, Ordering::Relaxed);
+            cl.cursor.store(cursor, Ordering::Relaxed);
+            let ring = Ring { producer: &pl, consumer: &cl, mem: &mem, capacity: cap as u64 };
+            let (mut p, mut c) = (ring.producer(), ring.consumer());
+            for (i, len) in lens.into_iter().enumerate() {
+                let msg: Vec<u8> = (0..len).map(|j| (i + j) as u8).collect();
+                proptest::prop_assert!(ring.try_push(&mut p, &msg).unwrap());
+                proptest::prop_assert_eq!(pop(&ring, &mut c), Some(msg));
+            }
         }
 
         /// Whatever bytes a hostile peer leaves in the ring and cursors, the receiver returns
