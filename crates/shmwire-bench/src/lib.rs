@@ -94,6 +94,9 @@ pub struct BenchArgs {
     /// List the contenders and exit.
     #[arg(long)]
     pub list: bool,
+    /// Print the table and draw --plot from a report saved with --save, measuring nothing.
+    #[arg(long, value_name = "JSON")]
+    pub replay: Option<std::path::PathBuf>,
     /// Tiny sample counts: checks that everything runs, measures nothing (for tests).
     #[arg(long, hide = true)]
     pub smoke: bool,
@@ -129,7 +132,7 @@ pub fn builtin() -> Vec<Box<dyn Transport>> {
 }
 
 /// How many samples and messages a run takes.
-#[derive(Clone, Copy, Debug, serde::Serialize)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Budget {
     /// Round trips per latency measurement of a message up to 4 KiB; fewer for larger ones.
     pub round_trips: usize,
@@ -270,6 +273,13 @@ pub fn main_with(args: &BenchArgs, transports: &[Box<dyn Transport>]) -> anyhow:
         }
         return Ok(ExitCode::SUCCESS);
     }
+    if let Some(path) = &args.replay {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the report {}", path.display()))?;
+        let report: Report = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a report saved by --save", path.display()))?;
+        return finish(args, &report);
+    }
     for id in &args.only {
         if !transports.iter().any(|t| t.id() == id) {
             let ids: Vec<&str> = transports.iter().map(|t| t.id()).collect();
@@ -342,17 +352,22 @@ pub fn main_with(args: &BenchArgs, transports: &[Box<dyn Transport>]) -> anyhow:
         );
     }
     let report = Report::build(transports, &runs, &memcpy, steal, budget, cores, machine);
+    finish(args, &report)
+}
+
+/// Prints (or saves) the report and draws the plot, as the options say.
+fn finish(args: &BenchArgs, report: &Report) -> anyhow::Result<ExitCode> {
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(report)?);
     } else {
         report.print();
     }
     if let Some(path) = &args.save {
-        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+        std::fs::write(path, serde_json::to_string_pretty(report)? + "\n")
             .with_context(|| format!("cannot write the report to {}", path.display()))?;
     }
     if let Some(path) = &args.plot {
-        plot::write(&report, path)
+        plot::write(report, path)
             .with_context(|| format!("cannot write the plot to {}", path.display()))?;
         eprintln!("shmwire bench: plot written to {}", path.display());
     }

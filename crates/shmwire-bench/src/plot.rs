@@ -23,6 +23,13 @@ pub(crate) fn write(report: &Report, path: &Path) -> anyhow::Result<()> {
     )?;
     let panels = body.split_evenly((1, 2));
     let (lo, hi) = (SIZES[0] as f64, *SIZES.last().expect("sizes") as f64);
+    // One colour per contender in both panels.
+    let mut order: Vec<&str> = Vec::new();
+    for r in &report.latency {
+        if !order.contains(&r.id.as_str()) {
+            order.push(&r.id);
+        }
+    }
     for (panel, mode) in panels.iter().zip([Mode::Spin, Mode::Block]) {
         let rows: Vec<_> = report.latency.iter().filter(|r| r.mode == mode).collect();
         let ymin = rows
@@ -55,7 +62,8 @@ pub(crate) fn write(report: &Report, path: &Path) -> anyhow::Result<()> {
                 ids.push((&r.id, &r.label, r.class));
             }
         }
-        for (k, (id, label, class)) in ids.iter().enumerate() {
+        for (id, label, class) in &ids {
+            let k = order.iter().position(|o| o == id).unwrap_or(0);
             let color = Palette99::pick(k).to_rgba();
             let style = match class {
                 Class::Floor => ShapeStyle::from(&BLACK).stroke_width(2),

@@ -1,7 +1,7 @@
 //! From the rounds' raw measurements to the report: medians with ranges, ratios to the
 //! floors taken per round, the table and the JSON.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::stats::{Percentiles, Spread};
 use crate::system::Machine;
@@ -9,7 +9,7 @@ use crate::transport::{Class, Mode, Transport};
 use crate::{Budget, Memcpy, Run, SIZES, STREAM_SIZES};
 
 /// Everything one `shmwire bench` run measured (this is the `--json` output).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
     /// The program and version that measured.
     pub tool: String,
@@ -36,7 +36,7 @@ pub struct Report {
 }
 
 /// One contender's latency at one size and mode, over all rounds.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct LatencyRow {
     /// Contender id.
     pub id: String,
@@ -61,7 +61,7 @@ pub struct LatencyRow {
 }
 
 /// One contender's stream throughput at one size and mode, over all rounds.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct StreamRow {
     /// Contender id.
     pub id: String,
@@ -85,7 +85,7 @@ pub struct StreamRow {
 }
 
 /// memcpy bandwidth at one size.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct MemcpyRow {
     /// Bytes per copy.
     pub size: usize,
@@ -94,7 +94,7 @@ pub struct MemcpyRow {
 }
 
 /// A run that did not complete.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Failure {
     /// Contender id.
     pub id: String,

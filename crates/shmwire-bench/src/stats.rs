@@ -1,6 +1,6 @@
 //! Percentiles and the median-with-range summaries of interleaved rounds.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The `p`-quantile (0..=1) of `sorted` by the nearest-rank method; 0 if empty.
 pub fn quantile(sorted: &[u64], p: f64) -> u64 {
@@ -12,7 +12,7 @@ pub fn quantile(sorted: &[u64], p: f64) -> u64 {
 }
 
 /// Percentiles of one set of samples (nanoseconds).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     /// Median.
     pub p50: u64,
@@ -41,7 +41,7 @@ impl Percentiles {
 }
 
 /// The median of per-round values and their range.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Spread {
     /// Median over rounds.
     pub median: f64,

@@ -1,9 +1,9 @@
 //! What the machine is and how busy its host was: CPU model, kernel, steal time.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The machine the run measured.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Machine {
     /// CPU model name (`/proc/cpuinfo`), or "unknown".
     pub cpu: String,

@@ -13,6 +13,8 @@ fn smoke_run_measures_every_contender_and_writes_json_and_a_plot() {
     let child = std::process::Command::new(common::BIN)
         .args(["bench", "--smoke", "--no-pin", "--json", "--plot"])
         .arg(&plot)
+        .arg("--save")
+        .arg(dir.join("report.json"))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -64,6 +66,15 @@ fn smoke_run_measures_every_contender_and_writes_json_and_a_plot() {
     );
     let svg = std::fs::read_to_string(&plot).expect("the plot was written");
     assert!(svg.starts_with("<svg") && svg.contains("shmwire spsc (copy)"));
+    // The saved report replays into the table without measuring.
+    let replayed = std::process::Command::new(common::BIN)
+        .args(["bench", "--replay"])
+        .arg(dir.join("report.json"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&replayed), 0);
+    let table = String::from_utf8_lossy(&replayed.stdout);
+    assert!(table.contains("One-way latency, busy-poll") && table.contains("shmwire spsc (copy)"));
     std::fs::remove_dir_all(&dir).unwrap();
     // Nothing left behind by either process (the links are named swb-<driver pid>-<n>…).
     let prefix = format!("swb-{pid}-");
