@@ -157,6 +157,22 @@ pub fn spawn_child(role: &str, name: &str, env: &[(&str, String)]) -> ChildProc 
 
 /// Like [`spawn_child`], for a command that ends up running this test binary (e.g. through
 /// `sh -c 'umask 077; exec "$0" "$@"'`).
+/// `cmd.spawn()`; on Windows retried a few times after `ERROR_INTERNAL_ERROR` (1359), which
+/// Wine's `CreateProcess` returns now and then while its server is busy (seen in CI while
+/// another test's child was deliberately faulting and Wine started its debugger).
+fn spawn_retrying(cmd: &mut Command) -> std::io::Result<std::process::Child> {
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if cfg!(windows) && e.raw_os_error() == Some(1359) && tries < 5 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            result => return result,
+        }
+    }
+}
+
 pub fn spawn_command(
     mut cmd: Command,
     role: &str,
@@ -172,9 +188,8 @@ pub fn spawn_command(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting child {role}: {e}"));
+    let mut child =
+        spawn_retrying(&mut cmd).unwrap_or_else(|e| panic!("starting child {role}: {e}"));
     let stdin = child.stdin.take();
     let stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");
