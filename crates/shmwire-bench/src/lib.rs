@@ -318,7 +318,7 @@ pub fn main_with(args: &BenchArgs, transports: &[Box<dyn Transport>]) -> anyhow:
     let mut memcpy = Vec::new();
     let mut steal = Vec::new();
     for round in 0..budget.rounds {
-        let before = system::CpuTimes::read(&cores.map_or(vec![], |(a, b)| vec![a, b]));
+        let before = cpu_times(cores);
         memcpy.push(measure_memcpy(round));
         let k = round % jobs.len().max(1);
         for &(i, mode) in jobs[k..].iter().chain(&jobs[..k]) {
@@ -332,8 +332,8 @@ pub fn main_with(args: &BenchArgs, transports: &[Box<dyn Transport>]) -> anyhow:
             }
             runs.push(run_one(transports, i, mode, round, &budget, cores));
         }
-        let after = system::CpuTimes::read(&cores.map_or(vec![], |(a, b)| vec![a, b]));
-        steal.push(before.zip(after).map(|(b, a)| a.steal_since(&b)));
+        let after = cpu_times(cores);
+        steal.push(steal_since(before, after));
         if !tty {
             eprintln!(
                 "shmwire bench: round {}/{} done after {:.1} s",
@@ -392,6 +392,16 @@ fn pin_plan(args: &BenchArgs) -> Option<(usize, usize)> {
     }
 }
 
+/// The CPU time counters of the pinned cores (all CPUs if not pinned).
+fn cpu_times(cores: Option<(usize, usize)>) -> Option<system::CpuTimes> {
+    system::CpuTimes::read(&cores.map_or(vec![], |(a, b)| vec![a, b]))
+}
+
+/// Steal time between two readings, in percent, where both exist.
+fn steal_since(before: Option<system::CpuTimes>, after: Option<system::CpuTimes>) -> Option<f64> {
+    before.zip(after).map(|(b, a)| a.steal_since(&b))
+}
+
 static LINKS: AtomicU64 = AtomicU64::new(0);
 
 /// A name prefix unique to this process, for everything a link creates.
@@ -419,12 +429,12 @@ fn run_one(
         error: None,
     };
     let t0 = Instant::now();
-    let before = system::CpuTimes::read(&cores.map_or(vec![], |(a, b)| vec![a, b]));
+    let before = cpu_times(cores);
     if let Err(e) = drive(t.as_ref(), mode, budget, cores, &mut run) {
         run.error = Some(format!("{e:#}"));
     }
-    let after = system::CpuTimes::read(&cores.map_or(vec![], |(a, b)| vec![a, b]));
-    run.steal = before.zip(after).map(|(b, a)| a.steal_since(&b));
+    let after = cpu_times(cores);
+    run.steal = steal_since(before, after);
     run.seconds = t0.elapsed().as_secs_f64();
     run
 }
