@@ -138,7 +138,7 @@ fn run(obj: &Object, input: &Input) {
     let ops = &input.ops[..input.ops.len().min(MAX_OPS)];
     let mut w = World {
         name: obj.name(),
-        opts: options(recipe.flavor, recipe.shape).create(Some(false)),
+        opts: options(recipe.flavor, recipe.shape).creation(shmwire::CreationMode::Open),
         slot_size: slot_size(recipe.shape),
         file: &file,
         size,
@@ -321,7 +321,7 @@ fn spsc_ops(w: &mut World<'_>, ops: &[Op]) {
                     let max = (r.capacity() / 2) as usize;
                     fits(r.try_recv().map(|m| m.len()), max);
                     let mut buf = Vec::new();
-                    fits(r.recv_into(&mut buf, Some(Duration::ZERO)), max);
+                    fits(r.try_recv_into(&mut buf), max);
                 }
             }
             Op::RecvRef(at) => {
@@ -363,7 +363,7 @@ fn spsc_ops(w: &mut World<'_>, ops: &[Op]) {
             }
             Op::WaitReceived => {
                 if let Some(s) = tx.last_mut() {
-                    let _ = s.wait_received(Some(Duration::ZERO));
+                    let _ = s.try_wait_received();
                     let _ = s.has_receiver();
                 }
             }
@@ -421,12 +421,11 @@ fn mpmc_ops(w: &mut World<'_>, ops: &[Op]) {
             }
             Op::Loan(len, how) => {
                 if let Some(s) = tx.last_mut() {
-                    if let Ok(mut loan) = s.try_loan() {
-                        let cap = loan.capacity();
-                        let n = usize::from(*len) % (cap + 1);
+                    if let Ok(mut loan) = s.try_loan(usize::from(*len) % 2000) {
+                        let n = loan.len();
                         loan.write_at(0, &vec![7; n]);
                         if how % 2 == 0 {
-                            loan.send(n);
+                            loan.send_len(n / 2);
                         }
                     }
                 }
@@ -511,7 +510,7 @@ fn blackboard_ops<T: FromU16>(w: &mut World<'_>, ops: &[Op]) {
             }
             Op::RecvTimeout => {
                 if let Some(r) = rx.last() {
-                    let _ = r.wait_newer(0, Some(Duration::ZERO));
+                    let _ = r.wait_newer_timeout(0, Duration::ZERO);
                 }
             }
             Op::Send(x) | Op::Loan(x, _) => {

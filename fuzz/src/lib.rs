@@ -213,7 +213,7 @@ pub fn snapshot(recipe: Recipe) -> Rc<Vec<u8>> {
 fn make_snapshot(r: Recipe) -> Vec<u8> {
     let obj = Object::new("snap");
     let name = obj.name().to_owned();
-    let opts = options(r.flavor, r.shape).create(Some(true));
+    let opts = options(r.flavor, r.shape).creation(shmwire::CreationMode::Create);
     // A raw view of the whole object, opened while the endpoints live: the last endpoint to
     // leave may remove the name, the mapping stays.
     let raw = |name: &str| {
@@ -226,9 +226,9 @@ fn make_snapshot(r: Recipe) -> Vec<u8> {
     let view = match r.flavor {
         Flavor::Spsc => {
             let mut tx = spsc::Sender::open(&name, &opts).expect("snapshot sender");
-            let reopen = opts.clone().create(Some(false));
+            let reopen = opts.clone().creation(shmwire::CreationMode::Open);
             let mut rx = spsc::Receiver::open(&name, &reopen).expect("snapshot receiver");
-            let max = tx.max_message_len() as usize;
+            let max = tx.message_size() as usize;
             for i in 0..r.sent {
                 let m = message(i, max);
                 while tx.try_send(&m).is_err() {
@@ -246,7 +246,7 @@ fn make_snapshot(r: Recipe) -> Vec<u8> {
         }
         Flavor::Mpmc => {
             let mut tx = mpmc::Sender::open(&name, &opts).expect("snapshot sender");
-            let reopen = opts.clone().create(Some(false));
+            let reopen = opts.clone().creation(shmwire::CreationMode::Open);
             let mut rx = mpmc::Receiver::open(&name, &reopen).expect("snapshot receiver");
             let max = tx.message_size() as usize;
             for i in 0..r.sent {
@@ -262,7 +262,7 @@ fn make_snapshot(r: Recipe) -> Vec<u8> {
             }
             if r.held_loan {
                 // A claimed slot whose claimer is gone: what a killed sender leaves.
-                if let Ok(loan) = tx.try_loan() {
+                if let Ok(loan) = tx.try_loan(0) {
                     std::mem::forget(loan);
                 }
             }
@@ -272,7 +272,7 @@ fn make_snapshot(r: Recipe) -> Vec<u8> {
         }
         Flavor::Broadcast => {
             let mut tx = broadcast::Publisher::open(&name, &opts).expect("snapshot publisher");
-            let reopen = opts.clone().create(Some(false));
+            let reopen = opts.clone().creation(shmwire::CreationMode::Open);
             let rx = broadcast::Subscriber::open(&name, &reopen).expect("snapshot subscriber");
             let max = tx.message_size() as usize;
             for i in 0..r.sent {

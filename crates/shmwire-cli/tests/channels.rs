@@ -297,7 +297,7 @@ fn recv_refuses_a_transfer_left_by_a_dead_sender() {
 /// and does not confirm it, so the sender learns that it was rejected.
 #[test]
 fn recv_rejects_a_checksum_mismatch_and_does_not_confirm() {
-    use shmwire::channel::{spsc, ChannelOptions};
+    use shmwire::channel::{spsc, ChannelOptions, SendTimeoutError};
     let dir = TempDir::new("badsum");
     let n = unique("badsum");
     let _c = Cleanup(n.clone());
@@ -325,7 +325,10 @@ fn recv_rejects_a_checksum_mismatch_and_does_not_confirm() {
     trailer.extend_from_slice(&0x0123_4567_89ab_cdefu64.to_le_bytes());
     tx.send(&trailer).unwrap();
     assert!(
-        !tx.wait_received(Some(Duration::from_secs(60))),
+        matches!(
+            tx.wait_received_timeout(Duration::from_secs(60)),
+            Err(SendTimeoutError::Disconnected { .. })
+        ),
         "the receiver does not confirm a bad transfer"
     );
     let rx = rx.wait_with_output().unwrap();

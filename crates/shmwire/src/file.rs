@@ -137,7 +137,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use shmwire_platform::{FileMap, FileMapping, Namespace, ObjectName, View};
 
 use crate::region::Region;
-use crate::Name;
+use crate::{CreationMode, Name};
 
 pub use error::{FileOpenError, FlushError, ReadError, ViewAccessError, ViewError};
 pub use shmwire_platform::FileAccess;
@@ -159,12 +159,13 @@ pub fn allocation_granularity() -> u64 {
 /// [`MappedFile::options`]), set what differs from the defaults, then call
 /// [`open`](Self::open), [`create`](Self::create) or [`from_file`](Self::from_file).
 ///
-/// Defaults: read-only, not shared by name, `create` is exclusive (fails if the file exists).
+/// Defaults: read-only, not shared by name, `create` is exclusive (fails if the file exists:
+/// [`CreationMode::Create`]).
 #[derive(Clone, Debug)]
 pub struct FileOptions {
     access: FileAccess,
     share_name: Option<String>,
-    exclusive: bool,
+    creation: CreationMode,
 }
 
 impl Default for FileOptions {
@@ -172,7 +173,7 @@ impl Default for FileOptions {
         FileOptions {
             access: FileAccess::ReadOnly,
             share_name: None,
-            exclusive: true,
+            creation: CreationMode::Create,
         }
     }
 }
@@ -202,11 +203,14 @@ impl FileOptions {
         self
     }
 
-    /// Whether [`create`](Self::create) fails if the file exists (default `true`). With
-    /// `false`, an existing file is opened and grown to the size asked for if it is smaller
-    /// (never shrunk).
-    pub fn exclusive(mut self, exclusive: bool) -> Self {
-        self.exclusive = exclusive;
+    /// What [`create`](Self::create) does about an existing file:
+    /// [`CreationMode::Create`] (the default) fails if the file exists;
+    /// [`CreationMode::OpenOrCreate`] opens an existing file and grows it to the size asked
+    /// for if it is smaller (never shrinks it); [`CreationMode::Open`] does the same but
+    /// fails with [`FileOpenError::NotFound`] if there is no file. ([`open`](Self::open)
+    /// never creates.)
+    pub fn creation(mut self, mode: CreationMode) -> Self {
+        self.creation = mode;
         self
     }
 
@@ -225,7 +229,7 @@ impl FileOptions {
 
     /// Creates a file of `size` bytes (zero-filled; sparse where the file system allows) and
     /// maps it read-write: the classic "create map.dat and grow it to 1 MiB" step. Exclusive
-    /// by default; see [`exclusive`](Self::exclusive).
+    /// by default; see [`creation`](Self::creation).
     ///
     /// # Errors
     ///
@@ -291,20 +295,27 @@ impl FileOptions {
                 })
             }
             Ok(_) => true,
-            Err(e) if e.kind() == io::ErrorKind::NotFound && create.is_some() => false,
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    && create.is_some()
+                    && self.creation != CreationMode::Open =>
+            {
+                false
+            }
             Err(e) => return Err(open_error(path, access, "reading its metadata", e)),
         };
         let mut oo = OpenOptions::new();
         oo.read(true).write(access == FileAccess::ReadWrite);
+        let exclusive = self.creation == CreationMode::Create;
         match create {
-            Some(_) if self.exclusive => oo.create_new(true),
+            Some(_) if exclusive => oo.create_new(true),
             Some(_) => oo.create(true),
             None => &mut oo,
         };
         let file = oo
             .open(path)
             .map_err(|e| open_error(path, access, "opening it", e))?;
-        let created = create.is_some() && (self.exclusive || !existed);
+        let created = create.is_some() && (exclusive || !existed);
         // From here on, a file this call created is removed again on error.
         let result = (|| {
             let meta = file.metadata().map_err(|source| FileOpenError::Io {

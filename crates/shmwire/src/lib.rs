@@ -107,6 +107,22 @@ pub use segment::{Opened, Segment, SegmentOptions};
 pub use shmwire_platform::{Access, ListedObject, Liveness, ProcessId};
 pub use space::{shm_space, small_shm_note, ShmSpace, SMALL_SHM};
 
+/// Whether a call that opens an object by name may create it, as
+/// [`ChannelOptions::creation`](channel::ChannelOptions::creation) and
+/// [`FileOptions::creation`] take it. (Segments say it with their terminal methods:
+/// [`SegmentOptions::open`], [`create`](SegmentOptions::create) and
+/// [`open_or_create`](SegmentOptions::open_or_create).)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum CreationMode {
+    /// Only open an existing object; a missing one is a not-found error.
+    Open,
+    /// Only create a new object; an existing one is an already-exists error.
+    Create,
+    /// Open the object if it exists, else create it (whichever process comes first creates).
+    #[default]
+    OpenOrCreate,
+}
+
 /// Whether named objects outlive their last handle on this platform (true on POSIX, false on
 /// Windows). See "Lifetime" in the crate docs.
 pub const NAMES_OUTLIVE_HANDLES: bool = shmwire_platform::NAMES_OUTLIVE_HANDLES;

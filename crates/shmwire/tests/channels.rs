@@ -25,8 +25,8 @@ use common::{
     Cleanup, HANG_GUARD,
 };
 use shmwire::channel::{
-    blackboard, broadcast, mpmc, spsc, ChannelOpenError, ChannelOptions, RecvError, SendError,
-    WaitStrategy,
+    blackboard, broadcast, mpmc, spsc, ChannelOpenError, ChannelOptions, RecvTimeoutError,
+    SendTimeoutError, TryRecvError, TrySendError, WaitStrategy,
 };
 use shmwire::{Kind, OpenError, OpenOrCreateError, Segment};
 use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
@@ -154,9 +154,12 @@ fn ring(capacity: u64) -> ChannelOptions {
 /// Asserts that a receive ended with `Disconnected` (a `Timeout` means it hung for the
 /// whole [`HANG_GUARD`]).
 #[track_caller]
-fn expect_disconnected<T: std::fmt::Debug>(got: Result<T, RecvError>, what: &str) {
-    match got {
-        Err(RecvError::Disconnected { .. }) => {}
+fn expect_disconnected<T: std::fmt::Debug, E: Into<RecvTimeoutError>>(
+    got: Result<T, E>,
+    what: &str,
+) {
+    match got.map_err(Into::into) {
+        Err(RecvTimeoutError::Disconnected { .. }) => {}
         other => panic!("{what}: expected Disconnected, got {other:?}"),
     }
 }
@@ -208,7 +211,7 @@ fn child_spsc_streamer() {
     let name = child_segment();
     let (seed, count) = (env_u64(SEED_VAR), env_u64(COUNT_VAR));
     let mut tx = spsc::Sender::open(&name, &ring(STREAM_RING)).expect("child opens the sender");
-    let max_payload = tx.max_message_len() as usize - HDR;
+    let max_payload = tx.message_size() as usize - HDR;
     report("max-payload", max_payload);
     let mut msg = Vec::new();
     for seq in 0..count {
@@ -244,7 +247,7 @@ fn spsc_stream_of_varying_sizes_arrives_whole_in_order_then_disconnects() {
     let (mut bytes, mut large) = (0u64, 0u64);
     for expected in 0..STREAM_COUNT {
         let len = rx
-            .recv_into(&mut buf, Some(HANG_GUARD))
+            .recv_into_timeout(&mut buf, HANG_GUARD)
             .unwrap_or_else(|e| {
                 panic!(
                     "receiving message {expected}: {e}\n{}",
@@ -337,7 +340,7 @@ fn child_spsc_loaner() {
         encode_into(&mut msg, LOAN_COUNT + filled, FILLER_PAYLOAD);
         match tx.try_send(&msg) {
             Ok(()) => filled += 1,
-            Err(SendError::Full { .. }) => break,
+            Err(TrySendError::Full) => break,
             Err(e) => panic!("filling the ring: {e}"),
         }
     }
@@ -498,7 +501,7 @@ fn spsc_sender_killed_inside_a_loan_leaves_only_whole_messages() {
 fn child_spsc_big_sender() {
     let name = child_segment();
     let mut tx = spsc::Sender::open(&name, &ring(KILL_RING)).expect("child opens the sender");
-    let max = tx.max_message_len() as usize;
+    let max = tx.message_size() as usize;
     let mut variants: Vec<Vec<u8>> = (0..3)
         .map(|v| encode(v, max - HDR - v as usize * 1000))
         .collect();
@@ -541,7 +544,7 @@ fn spsc_sender_killed_inside_a_large_send_never_delivers_a_torn_message() {
                     check(&m, next);
                     next += 1;
                 }
-                Err(RecvError::Disconnected { .. }) => break,
+                Err(RecvTimeoutError::Disconnected { .. }) => break,
                 Err(e) => panic!("round {round}: after the kill: {e}"),
             }
         }
@@ -591,7 +594,7 @@ fn child_spsc_drainer() {
                 next = id + 1;
                 count += 1;
             }
-            Err(RecvError::Disconnected { .. }) => break,
+            Err(RecvTimeoutError::Disconnected { .. }) => break,
             Err(e) => panic!("draining: {e}"),
         }
     }
@@ -628,7 +631,7 @@ fn spsc_receiver_killed_disconnects_the_sender_and_a_new_receiver_takes_over() {
         }
     };
     assert!(
-        matches!(err, SendError::Disconnected { .. }),
+        matches!(err, SendTimeoutError::Disconnected { .. }),
         "a full ring with a dead receiver gave {err:?}"
     );
     assert!(seq > 5 + 20, "only {seq} messages fit a 64 KiB ring");
@@ -736,10 +739,10 @@ fn child_mpmc_producer() {
         let id = mpmc_id(producer, seq);
         encode_into(&mut msg, id, mpmc_payload_len(id));
         if producer == 1 {
-            let mut loan = tx.loan().unwrap();
-            assert_eq!(loan.capacity(), MPMC_MSG as usize);
+            let mut loan = tx.loan(msg.len()).unwrap();
+            assert_eq!(loan.len(), msg.len());
             loan.write_at(0, &msg);
-            loan.send(msg.len());
+            loan.send();
         } else {
             tx.send_timeout(&msg, HANG_GUARD).unwrap();
         }
@@ -754,7 +757,9 @@ fn mpmc_drain(rx: &mut mpmc::Receiver, borrow: bool) -> Vec<u64> {
     let mut last: BTreeMap<u64, u64> = BTreeMap::new();
     loop {
         let got = if borrow {
-            rx.recv_ref().map(|g| g.to_vec())
+            rx.recv_ref()
+                .map(|g| g.to_vec())
+                .map_err(RecvTimeoutError::from)
         } else {
             rx.recv_timeout(HANG_GUARD)
         };
@@ -772,7 +777,7 @@ fn mpmc_drain(rx: &mut mpmc::Receiver, borrow: bool) -> Vec<u64> {
                 last.insert(p, s);
                 ids.push(id);
             }
-            Err(RecvError::Disconnected { .. }) => return ids,
+            Err(RecvTimeoutError::Disconnected { .. }) => return ids,
             Err(e) => panic!("receiving: {e}"),
         }
     }
@@ -881,9 +886,10 @@ fn child_mpmc_loan_holder() {
             .unwrap();
     }
     if who == "holder" {
-        let mut loan = tx.loan().unwrap();
         let id = mpmc_id(producer, count);
-        loan.write_at(0, &encode(id, 100));
+        let msg = encode(id, 100);
+        let mut loan = tx.loan(msg.len()).unwrap();
+        loan.write_at(0, &msg);
         report("loaned", count);
         let _ = wait_for_command(); // killed meanwhile
         panic!("the parent was supposed to kill this child");
@@ -908,7 +914,7 @@ fn mpmc_producer_killed_holding_a_loan_is_skipped_not_waited_for() {
     }
     // The claimed slot holds everything behind it while its claimer lives (documented).
     assert!(
-        matches!(rx.try_recv(), Err(RecvError::Empty { .. })),
+        matches!(rx.try_recv(), Err(TryRecvError::Empty)),
         "a receiver went past a slot still claimed by a live sender"
     );
     holder.kill_running();
@@ -942,7 +948,7 @@ fn child_mpmc_waiter() {
     loop {
         match rx.recv_timeout(HANG_GUARD) {
             Ok(m) => report("got", decode(&m)),
-            Err(RecvError::Disconnected { .. }) => return,
+            Err(RecvTimeoutError::Disconnected { .. }) => return,
             Err(e) => panic!("waiting: {e}"),
         }
     }
@@ -1031,7 +1037,7 @@ fn child_bc_fast() {
                 // paces it.
                 ack.store(expected, Ordering::Release);
             }
-            Err(RecvError::Disconnected { .. }) => break,
+            Err(RecvTimeoutError::Disconnected { .. }) => break,
             Err(e) => panic!("the fast subscriber at message {expected}: {e}"),
         }
     }
@@ -1058,13 +1064,13 @@ fn child_bc_slow() {
                 received += 1;
                 std::thread::sleep(Duration::from_millis(1));
             }
-            Err(RecvError::Lagged { missed, .. }) => {
+            Err(RecvTimeoutError::Lagged { missed, .. }) => {
                 assert!(missed > 0, "Lagged with nothing missed");
                 first_lag.get_or_insert(missed);
                 lags += 1;
                 expected += missed;
             }
-            Err(RecvError::Disconnected { .. }) => break,
+            Err(RecvTimeoutError::Disconnected { .. }) => break,
             Err(e) => panic!("the slow subscriber at message {expected}: {e}"),
         }
     }
@@ -1140,8 +1146,8 @@ fn child_bc_late() {
     let m = newest
         .try_recv()
         .expect("the newest message is there at once");
-    assert!(matches!(newest.try_recv(), Err(RecvError::Empty { .. })));
-    assert!(matches!(next.try_recv(), Err(RecvError::Empty { .. })));
+    assert!(matches!(newest.try_recv(), Err(TryRecvError::Empty)));
+    assert!(matches!(next.try_recv(), Err(TryRecvError::Empty)));
     // Only now: the parent publishes the next message as soon as it reads this report.
     report("joined", decode(&m));
     assert_eq!(wait_for_command(), "more");
@@ -1284,8 +1290,8 @@ fn blackboard_readers_never_see_a_torn_value_even_after_the_writer_is_killed() {
     let (v, stamp) = r.read_versioned().unwrap().expect("a value");
     assert_eq!(stamp.version(), v);
     assert!(v >= seen, "version {v} after the reader saw {seen}");
-    match r.wait_newer(v, Some(HANG_GUARD)) {
-        Err(RecvError::Disconnected { .. }) => {}
+    match r.wait_newer_timeout(v, HANG_GUARD) {
+        Err(RecvTimeoutError::Disconnected { .. }) => {}
         other => panic!("waiting for a newer value of a dead writer: {other:?}"),
     }
     // A new writer takes over and continues the versions.
@@ -1294,7 +1300,7 @@ fn blackboard_readers_never_see_a_torn_value_even_after_the_writer_is_killed() {
     assert!(w.version() >= v);
     let next = w.version() + 1;
     w.write(&Stamp::new(next));
-    let (v2, stamp) = r.wait_newer(v, Some(HANG_GUARD)).unwrap();
+    let (v2, stamp) = r.wait_newer_timeout(v, HANG_GUARD).unwrap();
     assert_eq!((v2, stamp.version()), (next, next));
     assert_eq!(r.read().unwrap(), Some(Stamp::new(next)));
     assert_eq!(
@@ -1474,7 +1480,7 @@ fn assert_gone(name: &str) {
         Err(OpenError::NotFound { .. }) => {}
         other => panic!("{name} should be gone: {other:?}"),
     }
-    let only_open = ring(DYING_RING).create(Some(false));
+    let only_open = ring(DYING_RING).creation(shmwire::CreationMode::Open);
     match spsc::Receiver::open(name, &only_open) {
         Err(e) if e.is_not_found() => {}
         other => panic!("{name} should be gone: {other:?}"),
@@ -1569,11 +1575,14 @@ fn a_channel_whose_only_endpoint_was_killed_is_reused_by_the_next() {
     // reuses the channel and reaps the dead entry: the role is free again.
     assert!(opened.is_ok(), "{opened:?}");
     drop(opened);
-    let tx = spsc::Sender::open(c.name(), &ring(DYING_RING).create(Some(false)))
-        .expect("the killed sender's place is free");
+    let tx = spsc::Sender::open(
+        c.name(),
+        &ring(DYING_RING).creation(shmwire::CreationMode::Open),
+    )
+    .expect("the killed sender's place is free");
     let mut rx = spsc::Receiver::open(c.name(), &ring(DYING_RING)).unwrap();
     // A new session: not disconnected from the start.
-    assert!(matches!(rx.try_recv(), Err(RecvError::Empty { .. })));
+    assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
     drop((tx, rx));
     assert_gone(c.name());
 }
@@ -1674,7 +1683,7 @@ fn try_forms_report_disconnected() {
             }
         };
         assert!(
-            matches!(err, SendError::Disconnected { .. }),
+            matches!(err, TrySendError::Disconnected { .. }),
             "spsc try_send {attempt}, ring full after {sent}, receiver gone: {err:?}"
         );
     }

@@ -234,13 +234,13 @@ fn create_makes_a_zeroed_file_of_the_size_asked_for() {
     assert!(e.to_string().contains(&t.0.display().to_string()), "{e}");
     // Not exclusive: grows a smaller file, never shrinks a larger one.
     let grown = MappedFile::options()
-        .exclusive(false)
+        .creation(shmwire::CreationMode::OpenOrCreate)
         .create(&t.0, 2 << 20)
         .unwrap();
     assert_eq!(grown.len().unwrap(), 2 << 20);
     assert_eq!(&fs::read(&t.0).unwrap()[(1 << 20) - 5..1 << 20], b"tail!");
     MappedFile::options()
-        .exclusive(false)
+        .creation(shmwire::CreationMode::OpenOrCreate)
         .create(&t.0, 100)
         .unwrap();
     assert_eq!(fs::metadata(&t.0).unwrap().len(), 2 << 20);
@@ -694,7 +694,7 @@ fn a_directory_is_a_typed_error() {
         names_the_path(&e, &t.0);
     }
     let e = MappedFile::options()
-        .exclusive(false)
+        .creation(shmwire::CreationMode::OpenOrCreate)
         .create(&t.0, 10)
         .unwrap_err();
     assert!(matches!(e, FileOpenError::NotAFile { .. }), "{e}");

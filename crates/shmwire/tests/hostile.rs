@@ -35,7 +35,8 @@ use common::{
     child_env, child_role, child_segment, report, spawn_child, wait_for_command, ChildProc, Cleanup,
 };
 use shmwire::channel::{
-    blackboard, broadcast, mpmc, spsc, ChannelOpenError, ChannelOptions, RecvError, SendError,
+    blackboard, broadcast, mpmc, spsc, ChannelOpenError, ChannelOptions, RecvError,
+    RecvTimeoutError, SendError, SendTimeoutError,
 };
 use shmwire::{AccessError, OpenError, Segment, SegmentOptions};
 
@@ -123,16 +124,28 @@ trait Benign {
 
 impl Benign for RecvError {
     fn benign(&self) -> bool {
+        matches!(self, RecvError::Lagged { .. })
+    }
+}
+
+impl Benign for RecvTimeoutError {
+    fn benign(&self) -> bool {
         matches!(
             self,
-            RecvError::Empty { .. } | RecvError::Timeout { .. } | RecvError::Lagged { .. }
+            RecvTimeoutError::Timeout | RecvTimeoutError::Lagged { .. }
         )
     }
 }
 
 impl Benign for SendError {
     fn benign(&self) -> bool {
-        matches!(self, SendError::Full { .. } | SendError::Timeout { .. })
+        false
+    }
+}
+
+impl Benign for SendTimeoutError {
+    fn benign(&self) -> bool {
+        matches!(self, SendTimeoutError::Timeout)
     }
 }
 
@@ -699,7 +712,7 @@ fn channel_op(e: &mut Endpoints, rng: &mut Rng, tally: &mut Tally) {
                     tally.delivered += u64::from(matches!(got, Ok(Some(_))));
                     tally.count(&got);
                 } else {
-                    tally.count(&r.wait_newer(rng.below(4), Some(t)));
+                    tally.count(&r.wait_newer_timeout(rng.below(4), t));
                 }
             }
         }

@@ -12,7 +12,10 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use shmwire::sync::{Event, EventMode, LockError, RobustMutex, Semaphore};
+use shmwire::sync::{
+    Event, EventMode, LockError, LockTimeoutError, RobustMutex, Semaphore, TryLockError,
+    TryWaitError, WaitTimeoutError,
+};
 use shmwire::{Segment, SegmentOptions};
 
 const ROLE: &str = "SHMWIRE_SYNC_CHILD";
@@ -230,7 +233,7 @@ fn child_entry() {
             say("ready");
             for i in 0..rounds {
                 assert!(
-                    ping.wait_timeout(Duration::from_secs(20)).unwrap(),
+                    ping.wait_timeout(Duration::from_secs(20)).is_ok(),
                     "lost wakeup: ping {i} never arrived"
                 );
                 pong.set().unwrap();
@@ -243,7 +246,7 @@ fn child_entry() {
             say("ready");
             for i in 0..n {
                 assert!(
-                    sem.wait_timeout(Duration::from_secs(20)).unwrap(),
+                    sem.wait_timeout(Duration::from_secs(20)).is_ok(),
                     "permit {i} never came"
                 );
             }
@@ -252,7 +255,7 @@ fn child_entry() {
         "gate" => {
             let gate = Event::open_in(&seg, MANUAL).unwrap();
             say("ready");
-            assert!(gate.wait_timeout(Duration::from_secs(20)).unwrap());
+            assert!(gate.wait_timeout(Duration::from_secs(20)).is_ok());
         }
         other => panic!("unknown child role {other}"),
     }
@@ -343,10 +346,9 @@ fn a_live_holder_is_not_taken_over() {
     let m = RobustMutex::open_in(&seg, MUTEX).unwrap();
     let mut kid = spawn("hold", &name, "");
     kid.expect("locked");
-    assert!(matches!(m.try_lock(), Err(LockError::WouldBlock { .. })));
+    assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
     let e = m.lock_timeout(Duration::from_millis(300)).unwrap_err();
-    assert!(matches!(e, LockError::TimedOut { .. }), "{e}");
-    assert!(e.to_string().contains(&name), "{e}");
+    assert!(matches!(e, LockTimeoutError::Timeout), "{e}");
     let owner = m.owner().expect("the holder is recorded");
     assert_eq!(owner.pid, kid.child.id());
     assert_eq!(shmwire::liveness(owner), shmwire::Liveness::Alive);
@@ -372,7 +374,11 @@ fn a_recovered_lock_released_without_repair_stays_poisoned() {
     assert!(g.owner_died());
     g.unlock().unwrap(); // not marked consistent
     let e = m.lock_timeout(RECOVERY_BOUND).unwrap_err();
-    assert!(matches!(e, LockError::NotRecoverable { .. }), "{e}");
+    assert!(
+        matches!(e, LockTimeoutError::Lock(LockError::NotRecoverable { .. })),
+        "{e}"
+    );
+    assert!(e.to_string().contains(&name), "{e}");
     assert!(m.is_not_recoverable());
 }
 
@@ -392,7 +398,7 @@ fn events_ping_pong_between_processes_without_lost_wakeups() {
     for i in 0..ROUNDS {
         ping.set().unwrap();
         assert!(
-            pong.wait_timeout(Duration::from_secs(20)).unwrap(),
+            pong.wait_timeout(Duration::from_secs(20)).is_ok(),
             "lost wakeup: pong {i} never arrived"
         );
     }
@@ -402,7 +408,7 @@ fn events_ping_pong_between_processes_without_lost_wakeups() {
         shmwire::sync::wait_mechanism()
     );
     kid.finish();
-    assert!(!pong.try_wait().unwrap());
+    assert!(matches!(pong.try_wait(), Err(TryWaitError::WouldBlock)));
 }
 
 #[test]
@@ -420,9 +426,12 @@ fn a_manual_reset_event_releases_every_waiting_process() {
     for k in kids {
         k.finish();
     }
-    assert!(gate.try_wait().unwrap(), "stays set");
+    assert!(gate.try_wait().is_ok(), "stays set");
     gate.reset().unwrap();
-    assert!(!gate.wait_timeout(Duration::from_millis(10)).unwrap());
+    assert!(matches!(
+        gate.wait_timeout(Duration::from_millis(10)),
+        Err(WaitTimeoutError::Timeout)
+    ));
 }
 
 #[test]
@@ -442,7 +451,7 @@ fn semaphore_permits_are_counted_across_processes() {
         k.finish();
     }
     assert!(
-        !sem.try_wait().unwrap(),
+        matches!(sem.try_wait(), Err(TryWaitError::WouldBlock)),
         "every permit was taken exactly once"
     );
     for _ in 0..1000 {

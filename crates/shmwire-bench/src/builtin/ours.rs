@@ -109,7 +109,7 @@ impl Endpoint for Copy {
         self.tx.send(self.payload.message(len, tag)).map_err(io_err)
     }
     fn recv(&mut self) -> io::Result<(usize, u64)> {
-        let n = self.rx.recv_into(&mut self.buf, None).map_err(io_err)?;
+        let n = self.rx.recv_into(&mut self.buf).map_err(io_err)?;
         Ok((n, tag_of(&self.buf[..n])))
     }
 }

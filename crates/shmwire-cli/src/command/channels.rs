@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use shmwire::channel::{ChannelOpenError, ChannelOptions};
+use shmwire::channel::ChannelOptions;
 
 use crate::cli::{BroadcastShape, ChannelTarget};
 
@@ -29,33 +29,14 @@ pub fn broadcast_options(target: &ChannelTarget, shape: &BroadcastShape) -> Chan
     opts
 }
 
-/// Opens an endpoint of `target` with `open`. Parameters the user gave (`given`) are applied
-/// as they are: the channel must have them. Otherwise an existing channel is taken as it is,
-/// and only a channel this call creates gets the CLI's `defaults` — so that `recv --capacity
-/// 64MiB` followed by a plain `send` works, whichever starts first.
-pub fn open_endpoint<T>(
-    target: &ChannelTarget,
-    given: Option<ChannelOptions>,
-    defaults: impl Fn(ChannelOptions) -> ChannelOptions,
-    open: impl Fn(&str, &ChannelOptions) -> Result<T, ChannelOpenError>,
-) -> Result<T, ChannelOpenError> {
-    let name = target.name.as_str();
-    if let Some(opts) = given {
-        return open(name, &opts);
-    }
-    let base = options(target);
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        match open(name, &base.clone().create(Some(false))) {
-            Err(e) if e.is_not_found() => {}
-            other => return other,
-        }
-        match open(name, &defaults(base.clone())) {
-            // Created in between by an end with other parameters: open that one.
-            Err(ChannelOpenError::Mismatch { .. }) if tries < 3 => {}
-            other => return other,
-        }
+/// Options for `send`/`recv`: a capacity the user gave is required of the channel;
+/// otherwise an existing channel is taken as it is, and only a channel this call creates
+/// gets the CLI's default ring (so that `recv --capacity 64MiB` followed by a plain `send`
+/// works, whichever starts first).
+pub fn transfer_options(target: &ChannelTarget, capacity: Option<u64>) -> ChannelOptions {
+    match capacity {
+        Some(c) => options(target).capacity(c),
+        None => options(target).capacity_if_created(super::transfer::DEFAULT_CAPACITY),
     }
 }
 

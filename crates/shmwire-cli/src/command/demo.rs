@@ -31,9 +31,10 @@ use shmwire::channel::{spsc, ChannelOptions};
 use shmwire::{Liveness, OpenError, ProcessId, Segment};
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::transfer::{self, Header, OutFile, Sink};
+use super::transfer::{self, OutFile, Sink};
 use crate::cli::DemoArgs;
 use crate::units;
+use shmwire::channel::stream::{chunk_len, StreamHeader as Header};
 
 const DATA: u64 = 64;
 /// Room for the message.
@@ -241,7 +242,7 @@ fn writer(name: &str, file: &Path) -> anyhow::Result<ExitCode> {
 
     let chan = file_channel(name);
     let mut tx = spsc::Sender::open(&chan, &channel_options())?;
-    let chunk = transfer::chunk_len(tx.capacity(), tx.max_message_len());
+    let chunk = chunk_len(tx.capacity(), tx.message_size());
     say(
         ME,
         &format!(
@@ -335,7 +336,7 @@ fn reader(name: &str, out: &Path) -> anyhow::Result<ExitCode> {
         // The writer has not attached to the channel yet: watch it by its pid + start time.
         &mut || {
             (shmwire::liveness(info.creator) == Liveness::Dead).then(|| {
-                anyhow::anyhow!(
+                format!(
                     "the writer (pid {}) died before it answered",
                     info.creator.pid
                 )

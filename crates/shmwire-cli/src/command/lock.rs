@@ -11,7 +11,7 @@
 use std::process::{Command, ExitCode};
 
 use anyhow::Context;
-use shmwire::sync::{LockError, RobustMutex};
+use shmwire::sync::{LockError, LockTimeoutError, RobustMutex};
 
 use super::sync_segment::{self, MUTEX_AT};
 use crate::cli::LockArgs;
@@ -23,12 +23,18 @@ pub fn run(args: LockArgs) -> anyhow::Result<ExitCode> {
     let mutex = RobustMutex::open_in(&seg, MUTEX_AT)?;
     let locked = match args.timeout {
         Some(t) => mutex.lock_timeout(t),
-        None => mutex.lock(),
+        None => mutex.lock().map_err(LockTimeoutError::from),
     };
     let mut guard = match locked {
         Ok(g) => g,
-        Err(e @ LockError::TimedOut { .. }) => return Err(No(e.to_string()).into()),
-        Err(e @ LockError::NotRecoverable { .. }) => {
+        Err(LockTimeoutError::Timeout) => {
+            return Err(No(format!(
+                "timed out after {} waiting for the lock of {name:?}",
+                humantime::format_duration(args.timeout.unwrap_or_default())
+            ))
+            .into())
+        }
+        Err(LockTimeoutError::Lock(e @ LockError::NotRecoverable { .. })) => {
             return Err(anyhow::Error::from(e).context(format!(
                 "cannot lock {name:?}; remove it with `shmwire rm {name}` to start afresh"
             )))

@@ -3,10 +3,10 @@
 
 use std::io::{self, BufRead};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
-use shmwire::channel::broadcast;
+use shmwire::channel::{broadcast, RecvTimeoutError};
 
 use super::channels;
 use crate::cli::PubArgs;
@@ -17,7 +17,7 @@ pub fn run(args: PubArgs) -> anyhow::Result<ExitCode> {
     let opts = channels::broadcast_options(&args.target, &args.shape);
     let mut publisher = broadcast::Publisher::open(name, &opts)?;
     if args.subscribers > 0 {
-        wait_for_subscribers(&mut publisher, args.subscribers, args.timeout)?;
+        wait_for_subscribers(&publisher, args.subscribers, args.timeout)?;
     }
     let mut stdin = io::stdin().lock();
     let mut line = Vec::new();
@@ -45,25 +45,23 @@ pub fn run(args: PubArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Waits until `n` subscribers are attached (polling: a publisher has no bell to wait on).
+/// Waits until `n` subscribers are attached.
 fn wait_for_subscribers(
-    publisher: &mut broadcast::Publisher,
+    publisher: &broadcast::Publisher,
     n: usize,
     timeout: Option<Duration>,
 ) -> anyhow::Result<()> {
-    let start = Instant::now();
-    while publisher.subscribers() < n {
-        if let Some(t) = timeout.filter(|t| start.elapsed() >= *t) {
-            return Err(No(format!(
+    publisher
+        .wait_for_subscribers(n, timeout.unwrap_or(Duration::MAX))
+        .map_err(|e| match e {
+            RecvTimeoutError::Timeout => No(format!(
                 "timed out after {} waiting for {n} subscribers on channel {:?}",
-                humantime::format_duration(t),
+                humantime::format_duration(timeout.unwrap_or_default()),
                 publisher.name()
             ))
-            .into());
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    Ok(())
+            .into(),
+            e => anyhow::Error::from(e),
+        })
 }
 
 /// The line without its `\n` or `\r\n`.

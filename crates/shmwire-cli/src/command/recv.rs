@@ -19,12 +19,9 @@ pub fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     };
     // Ctrl-C removes the partial output and leaves the channel cleanly.
     channels::catch_interrupt()?;
-    let mut rx = channels::open_endpoint(
-        &args.target,
-        args.capacity
-            .map(|c| channels::options(&args.target).capacity(c)),
-        |o| o.capacity(transfer::DEFAULT_CAPACITY),
-        spsc::Receiver::open,
+    let mut rx = spsc::Receiver::open(
+        name,
+        &channels::transfer_options(&args.target, args.capacity),
     )?;
     let progress = channels::waiting(format!("waiting for a sender on channel {name:?}"));
     let done = transfer::recv(
@@ -44,7 +41,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     };
     channels::note(&format!(
         "received {what} from channel {name:?}: {}, verified; {}",
-        done.summary(),
+        transfer::summary(&done),
         sink.stored()
     ));
     Ok(ExitCode::SUCCESS)

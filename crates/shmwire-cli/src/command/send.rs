@@ -5,31 +5,28 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 use shmwire::channel::spsc;
 use shmwire::SegmentOptions;
 
 use super::channels;
-use super::transfer::{self, Header};
+use super::transfer;
 use crate::cli::SendArgs;
+use shmwire::channel::stream::StreamHeader as Header;
 
 pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
     // The input first: a missing file is an error before anything touches the channel.
     let (mut input, header, what) = open_input(&args.file)?;
-    let mut tx = channels::open_endpoint(
-        &args.target,
-        args.capacity
-            .map(|c| channels::options(&args.target).capacity(c)),
-        |o| o.capacity(transfer::DEFAULT_CAPACITY),
-        spsc::Sender::open,
+    let mut tx = spsc::Sender::open(
+        name,
+        &channels::transfer_options(&args.target, args.capacity),
     )?;
     let progress = channels::waiting(format!("waiting for a receiver on channel {name:?}"));
     let done = transfer::send(&mut tx, &mut input, &what, &header, args.timeout, &progress);
     progress.finish_and_clear();
-    if done.is_err() && !tx.wait_received(Some(Duration::ZERO)) {
+    if done.is_err() && tx.try_wait_received().is_err() {
         // The channel would keep the rest of a failed transfer for the next receiver, which
         // could not make sense of it: remove it (the receiver, if any, is gone or failing).
         drop(tx);
@@ -47,7 +44,7 @@ pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     }
     channels::note(&format!(
         "sent {what} to channel {name:?}: {}; the receiver confirmed it",
-        done.summary()
+        transfer::summary(&done)
     ));
     Ok(ExitCode::SUCCESS)
 }

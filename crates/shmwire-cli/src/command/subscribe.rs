@@ -5,7 +5,7 @@ use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use shmwire::channel::{broadcast, RecvError};
+use shmwire::channel::{broadcast, RecvTimeoutError};
 
 use super::channels;
 use crate::cli::SubArgs;
@@ -69,21 +69,22 @@ fn next(
             };
             sub.recv_timeout(slice)
         } else {
-            sub.try_recv()
+            // `Empty` comes as `Timeout`: then the blocking receive comes next.
+            sub.try_recv().map_err(RecvTimeoutError::from)
         };
         match got {
             Ok(m) => return Ok(Some(m)),
-            Err(RecvError::Empty { .. }) => {
+            Err(RecvTimeoutError::Timeout) if !blocking => {
                 out.flush()?;
                 blocking = true;
             }
-            Err(RecvError::Timeout { .. }) => {}
-            Err(RecvError::Lagged { missed, .. }) => channels::note(&format!(
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Lagged { missed, .. }) => channels::note(&format!(
                 "shmwire: note: missed {missed} messages on channel {:?} (this subscriber fell \
                  behind; a larger --capacity keeps more)",
                 sub.name()
             )),
-            Err(RecvError::Disconnected { .. }) => return Ok(None),
+            Err(RecvTimeoutError::Disconnected { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
         }
     }

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use shmwire::sync::Event;
+use shmwire::sync::{Event, WaitTimeoutError};
 
 use super::sync_segment::{self, EVENT_AT};
 use crate::cli::WaitArgs;
@@ -15,12 +15,15 @@ pub fn run(args: WaitArgs) -> anyhow::Result<ExitCode> {
     match args.timeout {
         None => event.wait()?,
         Some(t) => {
-            if !event.wait_timeout(t)? {
-                return Err(No(format!(
-                    "timed out after {} waiting for a signal on {name:?}",
-                    humantime::format_duration(t)
-                ))
-                .into());
+            if let Err(e) = event.wait_timeout(t) {
+                return Err(match e {
+                    WaitTimeoutError::Timeout => No(format!(
+                        "timed out after {} waiting for a signal on {name:?}",
+                        humantime::format_duration(t)
+                    ))
+                    .into(),
+                    e => e.into(),
+                });
             }
         }
     }

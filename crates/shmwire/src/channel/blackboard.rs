@@ -35,10 +35,13 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 
+use super::error::{Failure, FromFailure};
 use super::peers::Role;
 use super::ring::Mem;
+use super::wait::Patience;
 use super::{
-    patience, round_up, ChannelOpenError, ChannelOptions, Core, Data, Flavor, RecvError, Wanted,
+    round_up, ChannelOpenError, ChannelOptions, Core, Data, Flavor, RecvError, RecvTimeoutError,
+    TryRecvError, Wanted,
 };
 use crate::sync::shim::{self, AtomicU64, Ordering};
 
@@ -64,7 +67,7 @@ fn check<T>(core: &Core, stride: u64) -> Result<(), ChannelOpenError> {
     let size = std::mem::size_of::<T>() as u64;
     if core.info.slot_size != size || core.info.data_len != 128 + 2 * stride {
         return Err(ChannelOpenError::Corrupt {
-            name: core.name.clone(),
+            name: core.name.to_string(),
             reason: format!(
                 "a blackboard of {}-byte values has a data area of {} bytes",
                 core.info.slot_size, core.info.data_len
@@ -176,13 +179,17 @@ impl<T: Pod> Reader<T> {
     /// [`RecvError::Corrupt`] if the writer overwrote both copies 1000 times while we read
     /// (a writer far faster than any reader, or a hostile one).
     pub fn read_versioned(&self) -> Result<Option<(u64, T)>, RecvError> {
+        self.look().map_err(|f| self.core.fail(f))
+    }
+
+    fn look(&self) -> Result<Option<(u64, T)>, Failure> {
         let mut value = T::zeroed();
         match board(&self.data, self.stride).read(bytemuck::bytes_of_mut(&mut value)) {
             Some(0) => Ok(None),
             Some(v) => Ok(Some((v, value))),
-            None => Err(self
-                .core
-                .corrupt_recv("no copy of the value stayed unchanged while it was read")),
+            None => Err(Failure::Corrupt(
+                "no copy of the value stayed unchanged while it was read".into(),
+            )),
         }
     }
 
@@ -195,28 +202,49 @@ impl<T: Pod> Reader<T> {
         Ok(self.read_versioned()?.map(|(_, v)| v))
     }
 
-    /// Waits for a version newer than `after` (0: any value), up to `timeout` (`None`: no
-    /// limit), and returns it.
+    fn wait_newer_with<E: FromFailure>(
+        &self,
+        after: u64,
+        patience: Patience,
+    ) -> Result<(u64, T), E> {
+        self.core
+            .wait(0, patience, &mut || {
+                Ok(self.look()?.filter(|&(v, _)| v > after))
+            })
+            .map_err(|f| self.core.fail(f))
+    }
+
+    /// The latest value and its version if that version is newer than `after` (0: any
+    /// value).
     ///
     /// # Errors
     ///
-    /// [`RecvError::Timeout`], [`RecvError::Disconnected`] (the writer is gone),
-    /// [`RecvError::Corrupt`].
-    pub fn wait_newer(&self, after: u64, timeout: Option<Duration>) -> Result<(u64, T), RecvError> {
-        let p = patience(timeout);
-        let mut err = None;
-        let got = self.core.wait(0, p, &mut || match self.read_versioned() {
-            Ok(Some((v, t))) if v > after => Some((v, t)),
-            Ok(_) => None,
-            Err(e) => {
-                err = Some(e);
-                None
-            }
-        });
-        if let Some(e) = err {
-            return Err(e);
-        }
-        got.map_err(|e| self.core.recv_ended(e, p))
+    /// [`TryRecvError::Empty`] (nothing newer), [`TryRecvError::Disconnected`] (the writer
+    /// is gone and nothing newer came), [`TryRecvError::Corrupt`].
+    pub fn try_wait_newer(&self, after: u64) -> Result<(u64, T), TryRecvError> {
+        self.wait_newer_with(after, Patience::Try)
+    }
+
+    /// Waits for a version newer than `after` (0: any value) and returns it.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Disconnected`] (the writer is gone), [`RecvError::Corrupt`].
+    pub fn wait_newer(&self, after: u64) -> Result<(u64, T), RecvError> {
+        self.wait_newer_with(after, Patience::FOREVER)
+    }
+
+    /// [`wait_newer`](Self::wait_newer), waiting up to `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`], and as [`wait_newer`](Self::wait_newer).
+    pub fn wait_newer_timeout(
+        &self,
+        after: u64,
+        timeout: Duration,
+    ) -> Result<(u64, T), RecvTimeoutError> {
+        self.wait_newer_with(after, Patience::timeout(timeout))
     }
 }
 

@@ -2,7 +2,8 @@
 //! unless it falls a whole ring behind.
 //!
 //! The [`Publisher`] never waits: it overwrites the oldest slot. A [`Subscriber`] keeps its
-//! own cursor; one that fell behind gets [`RecvError::Lagged`] with the number of messages it
+//! own cursor; one that fell behind gets [`TryRecvError::Lagged`] (or the `Lagged` of
+//! [`RecvError`] and [`RecvTimeoutError`]) with the number of messages it
 //! missed, then continues from the oldest one still there, and is never handed a message that
 //! was being overwritten while it copied it. A subscriber that joins late starts at the
 //! newest message already published (or at the next one, with [`Subscriber::open_from_next`]).
@@ -37,11 +38,15 @@
 
 use std::time::{Duration, Instant};
 
+use super::error::{Failure, FromFailure};
 use super::mpmc::{check_slots, layout, SlotCtl, Slots};
 use super::peers::Role;
 use super::ring::Mem;
 use super::wait::Patience;
-use super::{patience, ChannelOpenError, ChannelOptions, Core, Data, Flavor, RecvError, SendError};
+use super::{
+    ChannelOpenError, ChannelOptions, Core, Data, Flavor, RecvError, RecvTimeoutError, SendError,
+    TryRecvError,
+};
 use crate::sync::shim::{self, AtomicU64, Ordering};
 
 /// Default number of slots.
@@ -105,11 +110,10 @@ impl Publisher {
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
         let len = msg.len() as u64;
         if len > self.slots.size {
-            return Err(SendError::TooLarge {
-                name: self.core.name.clone(),
+            return Err(self.core.fail(Failure::TooLarge {
                 len,
                 max: self.slots.size,
-            });
+            }));
         }
         let m = self.tail;
         self.lanes().publish(m, msg);
@@ -137,7 +141,23 @@ impl Publisher {
             self.core.peers().sweep();
             self.last_sweep = Instant::now();
         }
-        self.core.peers().pids(Role::Recv).len()
+        self.core.peers().active(Role::Recv)
+    }
+
+    /// Waits until at least `n` subscribers are attached, up to `timeout` (`Duration::MAX`:
+    /// no limit), sleeping on the channel's doorbell (an attaching endpoint rings it), so
+    /// that messages published next reach them all.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`] only.
+    pub fn wait_for_subscribers(
+        &self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<(), RecvTimeoutError> {
+        self.core
+            .wait_for_peers(Role::Recv, n, Patience::timeout(timeout))
     }
 }
 
@@ -199,7 +219,7 @@ impl Subscriber {
         self.core.name()
     }
 
-    fn recv_with(&mut self, patience: Patience) -> Result<Vec<u8>, RecvError> {
+    fn recv_with<E: FromFailure>(&mut self, patience: Patience) -> Result<Vec<u8>, E> {
         let Subscriber {
             core,
             data,
@@ -207,26 +227,23 @@ impl Subscriber {
             next,
         } = self;
         let l = lanes(core, data, *slots);
-        let got = core.wait(0, patience, &mut || l.look(next));
-        match got {
-            Ok(Look::Message(m)) => Ok(m),
-            Ok(Look::Lagged(missed)) => Err(RecvError::Lagged {
-                name: core.name.clone(),
-                missed,
-            }),
-            Ok(Look::Corrupt(reason)) => Err(core.corrupt_recv(reason)),
-            Err(e) => Err(core.recv_ended(e, patience)),
-        }
+        let got = core.wait(0, patience, &mut || match l.look(next) {
+            None => Ok(None),
+            Some(Look::Message(m)) => Ok(Some(m)),
+            Some(Look::Lagged(missed)) => Err(Failure::Lagged(missed)),
+            Some(Look::Corrupt(reason)) => Err(Failure::Corrupt(reason)),
+        });
+        got.map_err(|f| core.fail(f))
     }
 
     /// Receives the next message if it is there now.
     ///
     /// # Errors
     ///
-    /// [`RecvError::Empty`], [`RecvError::Lagged`] (then receive again),
-    /// [`RecvError::Disconnected`] (the publisher is gone and every message was received),
-    /// [`RecvError::Corrupt`].
-    pub fn try_recv(&mut self) -> Result<Vec<u8>, RecvError> {
+    /// [`TryRecvError::Empty`], [`TryRecvError::Lagged`] (then receive again),
+    /// [`TryRecvError::Disconnected`] (the publisher is gone and every message was
+    /// received), [`TryRecvError::Corrupt`].
+    pub fn try_recv(&mut self) -> Result<Vec<u8>, TryRecvError> {
         self.recv_with(Patience::Try)
     }
 
@@ -234,18 +251,72 @@ impl Subscriber {
     ///
     /// # Errors
     ///
-    /// As [`try_recv`](Self::try_recv), but never `Empty`.
+    /// [`RecvError::Lagged`] (then receive again), [`RecvError::Disconnected`],
+    /// [`RecvError::Corrupt`].
     pub fn recv(&mut self) -> Result<Vec<u8>, RecvError> {
-        self.recv_with(Patience::Until(None))
+        self.recv_with(Patience::FOREVER)
     }
 
     /// Receives the next message, waiting up to `timeout`.
     ///
     /// # Errors
     ///
-    /// As [`try_recv`](Self::try_recv), with [`RecvError::Timeout`] instead of `Empty`.
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvError> {
-        self.recv_with(patience(Some(timeout)))
+    /// [`RecvTimeoutError::Timeout`], and as [`recv`](Self::recv).
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvTimeoutError> {
+        self.recv_with(Patience::timeout(timeout))
+    }
+
+    fn recv_value_with<T: bytemuck::Pod, E: FromFailure>(
+        &mut self,
+        patience: Patience,
+    ) -> Result<T, E> {
+        let msg = self.recv_with::<E>(patience)?;
+        bytemuck::try_pod_read_unaligned(&msg).map_err(|_| {
+            self.core.fail(Failure::WrongSize {
+                len: msg.len() as u64,
+                expected: std::mem::size_of::<T>() as u64,
+            })
+        })
+    }
+
+    /// [`try_recv`](Self::try_recv) of a plain-old-data value sent with
+    /// [`Publisher::send_value`].
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::WrongSize`] if the message is not `size_of::<T>()` bytes (it is
+    /// consumed); otherwise as [`try_recv`](Self::try_recv).
+    pub fn try_recv_value<T: bytemuck::Pod>(&mut self) -> Result<T, TryRecvError> {
+        self.recv_value_with(Patience::Try)
+    }
+
+    /// [`recv`](Self::recv) of a plain-old-data value sent with [`Publisher::send_value`].
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::WrongSize`] if the message is not `size_of::<T>()` bytes (it is
+    /// consumed); otherwise as [`recv`](Self::recv).
+    pub fn recv_value<T: bytemuck::Pod>(&mut self) -> Result<T, RecvError> {
+        self.recv_value_with(Patience::FOREVER)
+    }
+
+    /// [`recv_timeout`](Self::recv_timeout) of a plain-old-data value sent with
+    /// [`Publisher::send_value`].
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::WrongSize`] if the message is not `size_of::<T>()` bytes (it is
+    /// consumed); otherwise as [`recv_timeout`](Self::recv_timeout).
+    pub fn recv_value_timeout<T: bytemuck::Pod>(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<T, RecvTimeoutError> {
+        self.recv_value_with(Patience::timeout(timeout))
+    }
+
+    /// Whether the publisher is attached now (no liveness check).
+    pub fn has_publisher(&self) -> bool {
+        self.core.peers().any_active(Role::Send)
     }
 }
 

@@ -1,8 +1,16 @@
-//! Channel errors: one enum for opening, one for sending, one for receiving. Each `Display`
-//! is one sentence naming the channel.
+//! Channel errors, one type per operation as in crossbeam-channel: opening
+//! ([`ChannelOpenError`]), then for each direction a `try_` error (with `Full` / `Empty`), a
+//! blocking error, and a `_timeout` error (with `Timeout`). Each type has exactly the
+//! variants its operations can return, plus shmwire's own where they can happen
+//! (`Disconnected`, `TooLarge`, `Lagged`, `WrongSize`, `Corrupt`). Each `Display` is one
+//! sentence naming the channel; `Full`, `Empty` and `Timeout` carry nothing, so that a
+//! polling `try_recv` allocates nothing, and the others share the endpoint's name (an
+//! `Arc<str>`) instead of copying it.
 //!
 //! Messages are borrowed by the send calls (`&[u8]`, `&T`), so a failed send has nothing to
 //! hand back: the caller still holds the message.
+
+use std::sync::Arc;
 
 use crate::{OpenError, OpenOrCreateError};
 
@@ -84,119 +92,331 @@ impl ChannelOpenError {
     }
 }
 
-/// Why a message was not sent.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SendError {
-    /// `try_send`: no room now.
-    #[error("channel {name:?} is full")]
-    Full {
-        /// Channel name.
-        name: String,
-    },
-    /// `send_timeout`: no room before the deadline.
-    #[error("timed out sending on channel {name:?}")]
-    Timeout {
-        /// Channel name.
-        name: String,
-    },
+/// How a channel operation ended without its result, before the public error type for the
+/// operation is chosen ([`FromFailure`]).
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// A `try_` form found nothing to do, or the deadline passed.
+    NotNow,
+    /// The other side is gone for good.
+    Disconnected,
+    /// A message larger than the channel ever takes.
+    TooLarge { len: u64, max: u64 },
+    /// Broadcast: messages overwritten unread.
+    Lagged(u64),
+    /// A typed receive found a message of another length.
+    WrongSize { len: u64, expected: u64 },
+    /// Invalid shared state.
+    Corrupt(String),
+}
+
+/// The public error of one operation, made from a [`Failure`] and the channel's name.
+pub(crate) trait FromFailure: Sized {
+    fn from_failure(f: Failure, name: &Arc<str>) -> Self;
+}
+
+/// Why a failure cannot reach an operation's error type: the internal invariants of
+/// `wait::wait_for` (a wait without a deadline ends with a result or the peer's departure)
+/// and of the flavors (send paths never lag or mismatch sizes). No peer data leads here.
+#[track_caller]
+fn impossible(f: Failure) -> ! {
+    unreachable!("{f:?} cannot end this channel operation")
+}
+
+/// The doc of a field of the channel errors, by its name.
+macro_rules! field_doc {
+    (name) => {
+        "The channel's name."
+    };
+    (len) => {
+        "The message's length in bytes."
+    };
+    (max) => {
+        "The largest message the channel takes, in bytes."
+    };
+    (missed) => {
+        "How many messages were lost to this subscriber."
+    };
+    (expected) => {
+        "The size of the value's type in bytes."
+    };
+    (reason) => {
+        "What is wrong, as a phrase."
+    };
+}
+
+macro_rules! channel_error {
+    (
+        $(#[$meta:meta])*
+        $ty:ident;
+        $( $(#[$vmeta:meta])* $var:ident $({ $($field:ident : $fty:ty),* $(,)? })?
+            => $msg:literal ),* $(,)?
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+        #[non_exhaustive]
+        pub enum $ty {
+            $( $(#[$vmeta])* #[error($msg)] $var $({ $(#[doc = field_doc!($field)] $field: $fty),* })? ),*
+        }
+    };
+}
+
+channel_error! {
+    /// Why [`try_send`](super::spsc::Sender::try_send) (or another `try_` send or loan) did
+    /// not send.
+    TrySendError;
+    /// No room now.
+    Full => "the channel is full",
     /// Every receiver is gone (closed or died) after at least one was attached.
-    #[error("channel {name:?} is disconnected: its receivers are gone")]
-    Disconnected {
-        /// Channel name.
-        name: String,
-    },
+    Disconnected { name: Arc<str> } => "channel {name:?} is disconnected: its receivers are gone",
     /// The message is larger than the channel ever accepts.
-    #[error("a message of {len} bytes does not fit channel {name:?} (at most {max})")]
-    TooLarge {
-        /// Channel name.
-        name: String,
-        /// Message length.
-        len: u64,
-        /// Largest message.
-        max: u64,
-    },
+    TooLarge { name: Arc<str>, len: u64, max: u64 } =>
+        "a message of {len} bytes does not fit channel {name:?} (at most {max})",
     /// The channel's state in shared memory is invalid (a buggy or hostile peer).
-    #[error("channel {name:?} is corrupt: {reason}")]
-    Corrupt {
-        /// Channel name.
-        name: String,
-        /// What is wrong.
-        reason: String,
-    },
+    Corrupt { name: Arc<str>, reason: String } => "channel {name:?} is corrupt: {reason}",
 }
 
-/// Why no message was received.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RecvError {
-    /// `try_recv`: nothing there now.
-    #[error("channel {name:?} is empty")]
-    Empty {
-        /// Channel name.
-        name: String,
-    },
-    /// `recv_timeout`: nothing before the deadline.
-    #[error("timed out receiving on channel {name:?}")]
-    Timeout {
-        /// Channel name.
-        name: String,
-    },
+channel_error! {
+    /// Why a blocking [`send`](super::spsc::Sender::send) (or loan) did not send.
+    SendError;
+    /// Every receiver is gone (closed or died) after at least one was attached.
+    Disconnected { name: Arc<str> } => "channel {name:?} is disconnected: its receivers are gone",
+    /// The message is larger than the channel ever accepts.
+    TooLarge { name: Arc<str>, len: u64, max: u64 } =>
+        "a message of {len} bytes does not fit channel {name:?} (at most {max})",
+    /// The channel's state in shared memory is invalid (a buggy or hostile peer).
+    Corrupt { name: Arc<str>, reason: String } => "channel {name:?} is corrupt: {reason}",
+}
+
+channel_error! {
+    /// Why [`send_timeout`](super::spsc::Sender::send_timeout) (or another `_timeout` send,
+    /// loan or wait for a peer) did not complete.
+    SendTimeoutError;
+    /// No room (or no peer) before the deadline.
+    Timeout => "timed out",
+    /// Every receiver is gone (closed or died) after at least one was attached.
+    Disconnected { name: Arc<str> } => "channel {name:?} is disconnected: its receivers are gone",
+    /// The message is larger than the channel ever accepts.
+    TooLarge { name: Arc<str>, len: u64, max: u64 } =>
+        "a message of {len} bytes does not fit channel {name:?} (at most {max})",
+    /// The channel's state in shared memory is invalid (a buggy or hostile peer).
+    Corrupt { name: Arc<str>, reason: String } => "channel {name:?} is corrupt: {reason}",
+}
+
+channel_error! {
+    /// Why [`try_recv`](super::spsc::Receiver::try_recv) (or another `try_` receive) found
+    /// no message.
+    TryRecvError;
+    /// Nothing there now.
+    Empty => "the channel is empty",
     /// The sender is gone (closed or died) and every message it sent was received.
-    #[error("channel {name:?} is disconnected: its sender is gone")]
-    Disconnected {
-        /// Channel name.
-        name: String,
-    },
-    /// Broadcast: this subscriber fell behind and `missed` messages were overwritten before
-    /// it read them. The next receive returns the oldest message still there.
-    #[error("fell behind on channel {name:?}: {missed} messages were overwritten unread")]
-    Lagged {
-        /// Channel name.
-        name: String,
-        /// How many messages were lost to this subscriber.
-        missed: u64,
-    },
-    /// A typed receive found a message of another length (the message is consumed).
-    #[error("a message of {len} bytes on channel {name:?} is not a value of {expected} bytes")]
-    WrongSize {
-        /// Channel name.
-        name: String,
-        /// The message's length.
-        len: u64,
-        /// The type's size.
-        expected: u64,
-    },
-    /// `recv_into`: the buffer is shorter than the message (which stays in the channel).
-    #[error("a message of {len} bytes on channel {name:?} does not fit a buffer of {buf}")]
-    BufferTooSmall {
-        /// Channel name.
-        name: String,
-        /// The message's length.
-        len: u64,
-        /// The buffer's length.
-        buf: u64,
-    },
+    Disconnected { name: Arc<str> } => "channel {name:?} is disconnected: its sender is gone",
+    /// Broadcast only: this subscriber fell behind and `missed` messages were overwritten
+    /// before it read them. The next receive returns the oldest message still there.
+    Lagged { name: Arc<str>, missed: u64 } =>
+        "fell behind on channel {name:?}: {missed} messages were overwritten unread",
+    /// `recv_value` forms only: a message of another length than the type (it is consumed).
+    WrongSize { name: Arc<str>, len: u64, expected: u64 } =>
+        "a message of {len} bytes on channel {name:?} is not a value of {expected} bytes",
     /// The channel's state in shared memory is invalid (a buggy or hostile peer).
-    #[error("channel {name:?} is corrupt: {reason}")]
-    Corrupt {
-        /// Channel name.
-        name: String,
-        /// What is wrong.
-        reason: String,
-    },
+    Corrupt { name: Arc<str>, reason: String } => "channel {name:?} is corrupt: {reason}",
 }
 
-impl RecvError {
-    /// Whether the sender is gone for good.
-    pub fn is_disconnected(&self) -> bool {
-        matches!(self, RecvError::Disconnected { .. })
+channel_error! {
+    /// Why a blocking [`recv`](super::spsc::Receiver::recv) found no message.
+    RecvError;
+    /// The sender is gone (closed or died) and every message it sent was received.
+    Disconnected { name: Arc<str> } => "channel {name:?} is disconnected: its sender is gone",
+    /// Broadcast only: this subscriber fell behind and `missed` messages were overwritten
+    /// before it read them. The next receive returns the oldest message still there.
+    Lagged { name: Arc<str>, missed: u64 } =>
+        "fell behind on channel {name:?}: {missed} messages were overwritten unread",
+    /// `recv_value` forms only: a message of another length than the type (it is consumed).
+    WrongSize { name: Arc<str>, len: u64, expected: u64 } =>
+        "a message of {len} bytes on channel {name:?} is not a value of {expected} bytes",
+    /// The channel's state in shared memory is invalid (a buggy or hostile peer).
+    Corrupt { name: Arc<str>, reason: String } => "channel {name:?} is corrupt: {reason}",
+}
+
+channel_error! {
+    /// Why [`recv_timeout`](super::spsc::Receiver::recv_timeout) (or another `_timeout`
+    /// receive or wait) found no message.
+    RecvTimeoutError;
+    /// Nothing before the deadline.
+    Timeout => "timed out",
+    /// The sender is gone (closed or died) and every message it sent was received.
+    Disconnected { name: Arc<str> } => "channel {name:?} is disconnected: its sender is gone",
+    /// Broadcast only: this subscriber fell behind and `missed` messages were overwritten
+    /// before it read them. The next receive returns the oldest message still there.
+    Lagged { name: Arc<str>, missed: u64 } =>
+        "fell behind on channel {name:?}: {missed} messages were overwritten unread",
+    /// `recv_value` forms only: a message of another length than the type (it is consumed).
+    WrongSize { name: Arc<str>, len: u64, expected: u64 } =>
+        "a message of {len} bytes on channel {name:?} is not a value of {expected} bytes",
+    /// The channel's state in shared memory is invalid (a buggy or hostile peer).
+    Corrupt { name: Arc<str>, reason: String } => "channel {name:?} is corrupt: {reason}",
+}
+
+/// `FromFailure` for a send error type; `$not_now` is its variant for `Failure::NotNow`.
+macro_rules! from_failure_send {
+    ($ty:ident $(, $not_now:ident)?) => {
+        impl FromFailure for $ty {
+            fn from_failure(f: Failure, name: &Arc<str>) -> Self {
+                let name = name.clone();
+                match f {
+                    $(Failure::NotNow => $ty::$not_now,)?
+                    Failure::Disconnected => $ty::Disconnected { name },
+                    Failure::TooLarge { len, max } => $ty::TooLarge { name, len, max },
+                    Failure::Corrupt(reason) => $ty::Corrupt { name, reason },
+                    f => impossible(f),
+                }
+            }
+        }
+    };
+}
+
+/// `FromFailure` for a receive error type; `$not_now` is its variant for `Failure::NotNow`.
+macro_rules! from_failure_recv {
+    ($ty:ident $(, $not_now:ident)?) => {
+        impl FromFailure for $ty {
+            fn from_failure(f: Failure, name: &Arc<str>) -> Self {
+                let name = name.clone();
+                match f {
+                    $(Failure::NotNow => $ty::$not_now,)?
+                    Failure::Disconnected => $ty::Disconnected { name },
+                    Failure::Lagged(missed) => $ty::Lagged { name, missed },
+                    Failure::WrongSize { len, expected } => $ty::WrongSize { name, len, expected },
+                    Failure::Corrupt(reason) => $ty::Corrupt { name, reason },
+                    f => impossible(f),
+                }
+            }
+        }
+    };
+}
+
+from_failure_send!(TrySendError, Full);
+from_failure_send!(SendError);
+from_failure_send!(SendTimeoutError, Timeout);
+from_failure_recv!(TryRecvError, Empty);
+from_failure_recv!(RecvError);
+from_failure_recv!(RecvTimeoutError, Timeout);
+
+impl From<SendError> for TrySendError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Disconnected { name } => TrySendError::Disconnected { name },
+            SendError::TooLarge { name, len, max } => TrySendError::TooLarge { name, len, max },
+            SendError::Corrupt { name, reason } => TrySendError::Corrupt { name, reason },
+        }
     }
 }
 
-impl SendError {
-    /// Whether the receivers are gone for good.
-    pub fn is_disconnected(&self) -> bool {
-        matches!(self, SendError::Disconnected { .. })
+impl From<SendError> for SendTimeoutError {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Disconnected { name } => SendTimeoutError::Disconnected { name },
+            SendError::TooLarge { name, len, max } => SendTimeoutError::TooLarge { name, len, max },
+            SendError::Corrupt { name, reason } => SendTimeoutError::Corrupt { name, reason },
+        }
+    }
+}
+
+impl From<RecvError> for TryRecvError {
+    fn from(e: RecvError) -> Self {
+        match e {
+            RecvError::Disconnected { name } => TryRecvError::Disconnected { name },
+            RecvError::Lagged { name, missed } => TryRecvError::Lagged { name, missed },
+            RecvError::WrongSize {
+                name,
+                len,
+                expected,
+            } => TryRecvError::WrongSize {
+                name,
+                len,
+                expected,
+            },
+            RecvError::Corrupt { name, reason } => TryRecvError::Corrupt { name, reason },
+        }
+    }
+}
+
+impl From<RecvError> for RecvTimeoutError {
+    fn from(e: RecvError) -> Self {
+        match e {
+            RecvError::Disconnected { name } => RecvTimeoutError::Disconnected { name },
+            RecvError::Lagged { name, missed } => RecvTimeoutError::Lagged { name, missed },
+            RecvError::WrongSize {
+                name,
+                len,
+                expected,
+            } => RecvTimeoutError::WrongSize {
+                name,
+                len,
+                expected,
+            },
+            RecvError::Corrupt { name, reason } => RecvTimeoutError::Corrupt { name, reason },
+        }
+    }
+}
+
+/// `is_*` predicates, as in crossbeam-channel.
+macro_rules! predicates {
+    ($ty:ident $(, $not_now:ident => $is:ident)?) => {
+        impl $ty {
+            /// Whether the other side is gone for good.
+            pub fn is_disconnected(&self) -> bool {
+                matches!(self, $ty::Disconnected { .. })
+            }
+            $(
+            #[doc = concat!("Whether this is [`", stringify!($ty), "::", stringify!($not_now), "`].")]
+            pub fn $is(&self) -> bool {
+                matches!(self, $ty::$not_now)
+            }
+            )?
+        }
+    };
+}
+
+predicates!(TrySendError, Full => is_full);
+predicates!(SendError);
+predicates!(SendTimeoutError, Timeout => is_timeout);
+predicates!(TryRecvError, Empty => is_empty);
+predicates!(RecvError);
+predicates!(RecvTimeoutError, Timeout => is_timeout);
+
+/// A `try_` send is a send with a timeout of zero: `Full` becomes `Timeout`. For code that
+/// polls first and then waits, handling both in one `match`.
+impl From<TrySendError> for SendTimeoutError {
+    fn from(e: TrySendError) -> Self {
+        match e {
+            TrySendError::Full => SendTimeoutError::Timeout,
+            TrySendError::Disconnected { name } => SendTimeoutError::Disconnected { name },
+            TrySendError::TooLarge { name, len, max } => {
+                SendTimeoutError::TooLarge { name, len, max }
+            }
+            TrySendError::Corrupt { name, reason } => SendTimeoutError::Corrupt { name, reason },
+        }
+    }
+}
+
+/// A `try_` receive is a receive with a timeout of zero: `Empty` becomes `Timeout`. For code
+/// that polls first and then waits, handling both in one `match`.
+impl From<TryRecvError> for RecvTimeoutError {
+    fn from(e: TryRecvError) -> Self {
+        match e {
+            TryRecvError::Empty => RecvTimeoutError::Timeout,
+            TryRecvError::Disconnected { name } => RecvTimeoutError::Disconnected { name },
+            TryRecvError::Lagged { name, missed } => RecvTimeoutError::Lagged { name, missed },
+            TryRecvError::WrongSize {
+                name,
+                len,
+                expected,
+            } => RecvTimeoutError::WrongSize {
+                name,
+                len,
+                expected,
+            },
+            TryRecvError::Corrupt { name, reason } => RecvTimeoutError::Corrupt { name, reason },
+        }
     }
 }

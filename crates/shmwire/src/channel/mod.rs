@@ -79,21 +79,26 @@ pub mod mpmc;
 mod peers;
 mod ring;
 pub mod spsc;
+pub mod stream;
 mod wait;
 
 use std::cell::Cell;
 use std::ptr::NonNull;
-use std::time::Duration;
+use std::sync::Arc;
 
 use bytemuck::{Pod, Zeroable};
 use shmwire_platform::{KernelSemaphore, NamedSemaphore};
 
-pub use error::{ChannelOpenError, RecvError, SendError};
+pub use error::{
+    ChannelOpenError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
+    TrySendError,
+};
+use error::{Failure, FromFailure};
 pub(crate) use leftover::{examine, retire, unretire, Leftover};
 pub use wait::WaitStrategy;
 
 use crate::sync::shim::{AtomicU32, AtomicU64, Ordering};
-use crate::{Kind, OpenError, OpenOrCreateError, Segment, SegmentOptions};
+use crate::{CreationMode, Kind, OpenError, OpenOrCreateError, Segment, SegmentOptions};
 use peers::{AttachError, RawPeers, Role, Ticket};
 use wait::{Ended, Patience, RawBell};
 
@@ -182,12 +187,14 @@ impl Line {
 #[derive(Clone, Debug, Default)]
 pub struct ChannelOptions {
     capacity: Option<u64>,
+    /// Whether an existing channel must have `capacity` (else it applies only at create).
+    capacity_required: bool,
     message_size: Option<u64>,
     elem: Option<(u32, u64, &'static str)>,
     wait: WaitStrategy,
     mode: Option<u32>,
     global: bool,
-    create: Option<bool>,
+    creation: CreationMode,
 }
 
 impl ChannelOptions {
@@ -198,9 +205,20 @@ impl ChannelOptions {
     }
 
     /// SPSC: ring size in bytes (rounded up to a power of two, at least 16 KiB; a message
-    /// can be up to half of it less 4160 bytes). MPMC and broadcast: number of slots.
+    /// can be up to half of it less 4160 bytes). MPMC and broadcast: number of slots. An
+    /// existing channel of another capacity is [`ChannelOpenError::Mismatch`].
     pub fn capacity(mut self, capacity: u64) -> Self {
         self.capacity = Some(capacity);
+        self.capacity_required = true;
+        self
+    }
+
+    /// As [`capacity`](Self::capacity), but only for a channel this call creates: an
+    /// existing channel is opened whatever its capacity. For a program that has a preferred
+    /// size but talks to whichever end came first (`shmwire send` and `recv` use it).
+    pub fn capacity_if_created(mut self, capacity: u64) -> Self {
+        self.capacity = Some(capacity);
+        self.capacity_required = false;
         self
     }
 
@@ -240,10 +258,12 @@ impl ChannelOptions {
         self
     }
 
-    /// `Some(false)`: only open an existing channel (fail with a not-found error otherwise);
-    /// `Some(true)`: only create (fail if it exists); `None` (default): either.
-    pub fn create(mut self, create: Option<bool>) -> Self {
-        self.create = create;
+    /// Whether opening may create the channel (default [`CreationMode::OpenOrCreate`]:
+    /// whichever end comes first creates it). With [`CreationMode::Open`] a missing channel
+    /// is an error for which [`ChannelOpenError::is_not_found`] is true; with
+    /// [`CreationMode::Create`] an existing one is an error.
+    pub fn creation(mut self, mode: CreationMode) -> Self {
+        self.creation = mode;
         self
     }
 
@@ -286,7 +306,7 @@ impl Wanted {
                 type_hash,
                 _reserved: [0; 9],
             },
-            capacity_given: opts.capacity.is_some(),
+            capacity_given: opts.capacity.is_some() && opts.capacity_required,
             slot_given: opts.message_size.is_some() || opts.elem.is_some(),
         }
     }
@@ -296,7 +316,7 @@ impl Wanted {
 /// table, and the wake-up objects.
 pub(crate) struct Core {
     seg: Segment,
-    name: String,
+    name: Arc<str>,
     info: ChannelInfo,
     role: Role,
     /// `None` until attached (an endpoint refused at attach detaches nothing).
@@ -380,15 +400,17 @@ impl Core {
         let mut tries = 0;
         let seg = loop {
             tries += 1;
-            let opened = match opts.create {
-                Some(true) => segopts
+            let opened = match opts.creation {
+                CreationMode::Create => segopts
                     .create_with(name, size, |seg| init(seg, &wanted.info))
                     .map_err(OpenOrCreateError::from),
-                _ => match segopts.open(name) {
+                mode => match segopts.open(name) {
                     Ok(seg) => Ok(seg),
-                    Err(OpenError::NotFound { .. }) if opts.create != Some(false) => segopts
-                        .open_or_create(name, size, |seg| init(seg, &wanted.info))
-                        .map(|(seg, _)| seg),
+                    Err(OpenError::NotFound { .. }) if mode == CreationMode::OpenOrCreate => {
+                        segopts
+                            .open_or_create(name, size, |seg| init(seg, &wanted.info))
+                            .map(|(seg, _)| seg)
+                    }
                     Err(e) => Err(e.into()),
                 },
             };
@@ -425,7 +447,7 @@ impl Core {
         };
         let mut core = Core {
             seg,
-            name: name.to_owned(),
+            name: name.into(),
             info,
             role,
             ticket: None,
@@ -519,13 +541,14 @@ impl Core {
         peers.gone(self.role.other())
     }
 
-    /// Waits on `bell` (0: producer's, 1: consumer's) until `attempt` succeeds.
+    /// Waits on `bell` (0: producer's, 1: consumer's) until `attempt` gives a result
+    /// (`Ok(Some)`) or fails (`Err`, e.g. corrupt shared state).
     fn wait<T>(
         &self,
         which: usize,
         patience: Patience,
-        attempt: &mut dyn FnMut() -> Option<T>,
-    ) -> Result<T, Ended<()>> {
+        attempt: &mut dyn FnMut() -> Result<Option<T>, Failure>,
+    ) -> Result<T, Failure> {
         self.wait_recovering(which, patience, attempt, &mut || {})
     }
 
@@ -536,20 +559,22 @@ impl Core {
         &self,
         which: usize,
         patience: Patience,
-        attempt: &mut dyn FnMut() -> Option<T>,
+        attempt: &mut dyn FnMut() -> Result<Option<T>, Failure>,
         recover: &mut dyn FnMut(),
-    ) -> Result<T, Ended<()>> {
+    ) -> Result<T, Failure> {
         let line = if which == 0 {
             self.producer()
         } else {
             self.consumer()
         };
-        wait::wait_for(
+        // An attempt's failure ends the wait at once: it is carried out as the "result".
+        let mut attempt = || attempt().transpose();
+        let got = wait::wait_for(
             self.strategy,
             patience,
             &line.bell,
             self.kernel(which),
-            attempt,
+            &mut attempt,
             &mut |sweep| {
                 let gone = self.other_side_gone(sweep);
                 if sweep || gone {
@@ -557,41 +582,45 @@ impl Core {
                 }
                 gone.then_some(())
             },
+        );
+        match got {
+            Ok(result) => result,
+            Err(Ended::Peer(())) => Err(Failure::Disconnected),
+            Err(Ended::TimedOut) => Err(Failure::NotNow),
+        }
+    }
+
+    /// The public error `E` of an operation for `f`.
+    fn fail<E: FromFailure>(&self, f: Failure) -> E {
+        E::from_failure(f, &self.name)
+    }
+
+    /// Waits on the producer's bell until at least `n` endpoints of `role` are attached.
+    fn wait_for_peers<E: FromFailure>(
+        &self,
+        role: Role,
+        n: usize,
+        patience: Patience,
+    ) -> Result<(), E> {
+        let peers = self.peers();
+        // Peer checks are about leaving; here a missing peer is what we wait for, so the
+        // bell wait runs without them (attaching endpoints ring both bells).
+        let mut attempt = || (peers.active(role) >= n).then_some(Ok(()));
+        wait::wait_for(
+            self.strategy,
+            patience,
+            &self.producer().bell,
+            self.kernel(0),
+            &mut attempt,
+            &mut |sweep| {
+                if sweep {
+                    peers.sweep();
+                }
+                None::<()>
+            },
         )
-    }
-
-    fn corrupt_recv(&self, reason: impl Into<String>) -> RecvError {
-        RecvError::Corrupt {
-            name: self.name.clone(),
-            reason: reason.into(),
-        }
-    }
-
-    fn corrupt_send(&self, reason: impl Into<String>) -> SendError {
-        SendError::Corrupt {
-            name: self.name.clone(),
-            reason: reason.into(),
-        }
-    }
-
-    /// The receive error for a wait that ended without a message.
-    fn recv_ended(&self, ended: Ended<()>, patience: Patience) -> RecvError {
-        let name = self.name.clone();
-        match (ended, patience) {
-            (Ended::Peer(()), _) => RecvError::Disconnected { name },
-            (Ended::TimedOut, Patience::Try) => RecvError::Empty { name },
-            (Ended::TimedOut, _) => RecvError::Timeout { name },
-        }
-    }
-
-    /// The send error for a wait that ended without room.
-    fn send_ended(&self, ended: Ended<()>, patience: Patience) -> SendError {
-        let name = self.name.clone();
-        match (ended, patience) {
-            (Ended::Peer(()), _) => SendError::Disconnected { name },
-            (Ended::TimedOut, Patience::Try) => SendError::Full { name },
-            (Ended::TimedOut, _) => SendError::Timeout { name },
-        }
+        .unwrap_or(Err(Failure::NotNow))
+        .map_err(|f| self.fail(f))
     }
 }
 
@@ -693,6 +722,11 @@ pub(crate) struct Data {
     len: usize,
 }
 
+// SAFETY: `ptr` points into the mapping of the endpoint that made this `Data` and holds it
+// next to its `Core` (which is `Send`); the mapping moves with the endpoint and is not tied to
+// a thread. Endpoints stay `!Sync`: they take `&mut self` to send and receive.
+unsafe impl Send for Data {}
+
 impl Data {
     fn check(&self, off: u64, len: usize) -> Option<usize> {
         let start = usize::try_from(off).ok()?;
@@ -741,14 +775,6 @@ impl Data {
 /// Rounds `n` up to a multiple of `to` (a power of two).
 pub(crate) fn round_up(n: u64, to: u64) -> u64 {
     (n + to - 1) & !(to - 1)
-}
-
-/// A `Duration` timeout as [`Patience`].
-fn patience(timeout: Option<Duration>) -> Patience {
-    match timeout {
-        None => Patience::Until(None),
-        Some(t) => Patience::timeout(t),
-    }
 }
 
 /// A message lent in place from shared memory: what [`spsc::RecvGuard`] and

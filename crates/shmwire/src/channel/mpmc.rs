@@ -62,12 +62,13 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 
+use super::error::{Failure, FromFailure};
 use super::peers::{Role, Ticket};
 use super::ring::Mem;
 use super::wait::Patience;
 use super::{
-    patience, round_up, ChannelOpenError, ChannelOptions, Core, Data, Flavor, Lent, RecvError,
-    SendError, Wanted,
+    round_up, ChannelOpenError, ChannelOptions, Core, Data, Flavor, Lent, RecvError,
+    RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError, Wanted,
 };
 use crate::sync::shim::{AtomicU64, Ordering};
 
@@ -223,7 +224,7 @@ pub(crate) fn check_slots(core: &Core) -> Result<Slots, ChannelOpenError> {
             Ok(s)
         }
         _ => Err(ChannelOpenError::Corrupt {
-            name: core.name.clone(),
+            name: core.name.to_string(),
             reason: format!(
                 "{} slots of {} bytes do not make a data area of {} bytes",
                 info.capacity, info.slot_size, info.data_len
@@ -475,24 +476,23 @@ impl Sender {
         queue(&self.core, &self.data, self.slots)
     }
 
-    fn claim(&self, len: u64, patience: Patience) -> Result<Claim, SendError> {
+    fn claim<E: FromFailure>(&self, len: u64, patience: Patience) -> Result<Claim, E> {
         if len > self.slots.size {
-            return Err(SendError::TooLarge {
-                name: self.core.name.clone(),
+            return Err(self.core.fail(Failure::TooLarge {
                 len,
                 max: self.slots.size,
-            });
+            }));
         }
         let q = self.queue();
         let me = self.core.ticket();
         self.core
-            .wait_recovering(1, patience, &mut || q.claim_send(me), &mut || {
+            .wait_recovering(1, patience, &mut || Ok(q.claim_send(me)), &mut || {
                 recover(&self.core, &q)
             })
-            .map_err(|e| self.core.send_ended(e, patience))
+            .map_err(|f| self.core.fail(f))
     }
 
-    fn send_with(&mut self, msg: &[u8], patience: Patience) -> Result<(), SendError> {
+    fn send_with<E: FromFailure>(&mut self, msg: &[u8], patience: Patience) -> Result<(), E> {
         let c = self.claim(msg.len() as u64, patience)?;
         let q = self.queue();
         q.write(c, msg);
@@ -505,9 +505,9 @@ impl Sender {
     ///
     /// # Errors
     ///
-    /// [`SendError::Full`], [`SendError::Disconnected`] (the receivers are gone and the
-    /// queue is full), [`SendError::TooLarge`].
-    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+    /// [`TrySendError::Full`], [`TrySendError::Disconnected`] (the receivers are gone and
+    /// the queue is full), [`TrySendError::TooLarge`].
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), TrySendError> {
         self.send_with(msg, Patience::Try)
     }
 
@@ -515,21 +515,30 @@ impl Sender {
     ///
     /// # Errors
     ///
-    /// As [`try_send`](Self::try_send), but never `Full`.
+    /// [`SendError::Disconnected`], [`SendError::TooLarge`].
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        self.send_with(msg, Patience::Until(None))
+        self.send_with(msg, Patience::FOREVER)
     }
 
     /// Sends `msg`, waiting up to `timeout`.
     ///
     /// # Errors
     ///
-    /// As [`try_send`](Self::try_send), with [`SendError::Timeout`] instead of `Full`.
-    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
-        self.send_with(msg, patience(Some(timeout)))
+    /// [`SendTimeoutError::Timeout`], and as [`send`](Self::send).
+    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendTimeoutError> {
+        self.send_with(msg, Patience::timeout(timeout))
     }
 
-    /// Sends a plain-old-data value as its bytes.
+    /// [`try_send`](Self::try_send) of a plain-old-data value as its bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send`](Self::try_send).
+    pub fn try_send_value<T: Pod>(&mut self, value: &T) -> Result<(), TrySendError> {
+        self.try_send(bytemuck::bytes_of(value))
+    }
+
+    /// [`send`](Self::send) of a plain-old-data value as its bytes.
     ///
     /// # Errors
     ///
@@ -538,15 +547,28 @@ impl Sender {
         self.send(bytemuck::bytes_of(value))
     }
 
-    /// Claims a slot to write a message of up to [`message_size`](Self::message_size) bytes
-    /// in place, waiting for one. Receivers after this slot wait until it is sent or
-    /// dropped.
+    /// [`send_timeout`](Self::send_timeout) of a plain-old-data value as its bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_timeout`](Self::send_timeout).
+    pub fn send_value_timeout<T: Pod>(
+        &mut self,
+        value: &T,
+        timeout: Duration,
+    ) -> Result<(), SendTimeoutError> {
+        self.send_timeout(bytemuck::bytes_of(value), timeout)
+    }
+
+    /// Claims a slot to write a message of `len` bytes (at most
+    /// [`message_size`](Self::message_size)) in place, waiting for one. Receivers after this
+    /// slot wait until it is sent or dropped.
     ///
     /// # Errors
     ///
     /// As [`send`](Self::send).
-    pub fn loan(&mut self) -> Result<SlotLoan<'_>, SendError> {
-        self.loan_with(Patience::Until(None))
+    pub fn loan(&mut self, len: usize) -> Result<SendLoan<'_>, SendError> {
+        self.loan_with(len, Patience::FOREVER)
     }
 
     /// [`loan`](Self::loan) if a slot is free now.
@@ -554,8 +576,8 @@ impl Sender {
     /// # Errors
     ///
     /// As [`try_send`](Self::try_send).
-    pub fn try_loan(&mut self) -> Result<SlotLoan<'_>, SendError> {
-        self.loan_with(Patience::Try)
+    pub fn try_loan(&mut self, len: usize) -> Result<SendLoan<'_>, TrySendError> {
+        self.loan_with(len, Patience::Try)
     }
 
     /// [`loan`](Self::loan), waiting up to `timeout`.
@@ -563,78 +585,115 @@ impl Sender {
     /// # Errors
     ///
     /// As [`send_timeout`](Self::send_timeout).
-    pub fn loan_timeout(&mut self, timeout: Duration) -> Result<SlotLoan<'_>, SendError> {
-        self.loan_with(patience(Some(timeout)))
+    pub fn loan_timeout(
+        &mut self,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<SendLoan<'_>, SendTimeoutError> {
+        self.loan_with(len, Patience::timeout(timeout))
     }
 
-    fn loan_with(&mut self, patience: Patience) -> Result<SlotLoan<'_>, SendError> {
-        let c = self.claim(0, patience)?;
-        Ok(SlotLoan {
+    fn loan_with<E: FromFailure>(
+        &mut self,
+        len: usize,
+        patience: Patience,
+    ) -> Result<SendLoan<'_>, E> {
+        let c = self.claim(len as u64, patience)?;
+        Ok(SendLoan {
             sender: self,
             claim: Some(c),
+            len,
         })
+    }
+
+    /// Whether a receiver is attached now (no liveness check).
+    pub fn has_receiver(&self) -> bool {
+        self.core.peers().any_active(Role::Recv)
+    }
+
+    /// Waits until a receiver is attached, up to `timeout` (`Duration::MAX`: no limit).
+    ///
+    /// # Errors
+    ///
+    /// [`SendTimeoutError::Timeout`] only.
+    pub fn wait_for_receiver(&self, timeout: Duration) -> Result<(), SendTimeoutError> {
+        self.core
+            .wait_for_peers(Role::Recv, 1, Patience::timeout(timeout))
     }
 }
 
 /// A slot lent to write one message in place; [`send`](Self::send) publishes it, dropping
 /// it frees the slot unsent (receivers skip it).
+///
+/// The bytes are in shared memory: they start with whatever was there before.
 #[derive(Debug)]
 #[must_use = "a loan publishes nothing unless sent"]
-pub struct SlotLoan<'a> {
+pub struct SendLoan<'a> {
     sender: &'a mut Sender,
     claim: Option<Claim>,
+    len: usize,
 }
 
-impl SlotLoan<'_> {
+impl SendLoan<'_> {
     fn claim(&self) -> Claim {
         self.claim.expect("a live loan holds its claim")
     }
 
-    /// Bytes available: the channel's message size.
-    pub fn capacity(&self) -> usize {
-        self.sender.slots.size as usize
+    /// Bytes lent.
+    pub fn len(&self) -> usize {
+        self.len
     }
 
-    /// Start of the slot's bytes, valid for [`capacity`](Self::capacity) bytes while the
-    /// loan lives.
+    /// Whether the loan is of 0 bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Start of the lent bytes, valid for [`len`](Self::len) bytes while the loan lives.
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
         let s = &self.sender;
         s.data
-            .range(s.slots.payload(self.claim().slot), s.slots.size as usize)
+            .range(s.slots.payload(self.claim().slot), self.len)
             .expect("slot payloads are inside the validated data area")
     }
 
-    /// Copies `data` into the slot at `offset`.
+    /// Copies `data` into the loan at `offset`.
     ///
     /// # Panics
     ///
-    /// If `offset + data.len()` exceeds [`capacity`](Self::capacity).
+    /// If `offset + data.len()` exceeds [`len`](Self::len) (a bug of the caller).
     pub fn write_at(&mut self, offset: usize, data: &[u8]) {
-        let s = &self.sender;
         let ok = offset
             .checked_add(data.len())
-            .is_some_and(|e| e as u64 <= s.slots.size);
+            .is_some_and(|e| e <= self.len);
         assert!(
             ok,
-            "write of {} bytes at {offset} outside a slot of {}",
+            "write of {} bytes at {offset} outside a loan of {}",
             data.len(),
-            s.slots.size
+            self.len
         );
+        let s = &self.sender;
         s.data
             .write(s.slots.payload(self.claim().slot) + offset as u64, data)
             .expect("inside the slot (checked)");
     }
 
-    /// Publishes the first `len` bytes of the slot as the message.
+    /// Publishes the message (all [`len`](Self::len) bytes).
+    pub fn send(self) {
+        let len = self.len;
+        self.send_len(len);
+    }
+
+    /// Publishes the first `len` bytes as the message.
     ///
     /// # Panics
     ///
-    /// If `len` exceeds [`capacity`](Self::capacity).
-    pub fn send(mut self, len: usize) {
+    /// If `len` exceeds the loan.
+    pub fn send_len(mut self, len: usize) {
         assert!(
-            len as u64 <= self.sender.slots.size,
-            "cannot send {len} bytes of a slot of {}",
-            self.sender.slots.size
+            len <= self.len,
+            "cannot send {len} bytes of a loan of {}",
+            self.len
         );
         let c = self.claim.take().expect("a live loan holds its claim");
         self.sender.queue().finish_send(c, len as u64);
@@ -643,7 +702,7 @@ impl SlotLoan<'_> {
     }
 }
 
-impl Drop for SlotLoan<'_> {
+impl Drop for SendLoan<'_> {
     fn drop(&mut self) {
         if let Some(c) = self.claim.take() {
             self.sender.queue().abandon_send(c);
@@ -680,6 +739,11 @@ impl Receiver {
         self.core.name()
     }
 
+    /// Number of slots.
+    pub fn capacity(&self) -> u64 {
+        self.slots.n
+    }
+
     /// The largest message.
     pub fn message_size(&self) -> u64 {
         self.slots.size
@@ -695,26 +759,26 @@ impl Receiver {
         self.core.consumer().bell.ring(self.core.kernel(1));
     }
 
-    fn claim(&self, patience: Patience) -> Result<(Claim, u64), RecvError> {
+    fn claim<E: FromFailure>(&self, patience: Patience) -> Result<(Claim, u64), E> {
         let q = self.queue();
         let me = self.core.ticket();
         let (c, len) = self
             .core
-            .wait_recovering(0, patience, &mut || q.claim_recv(me), &mut || {
+            .wait_recovering(0, patience, &mut || Ok(q.claim_recv(me)), &mut || {
                 recover(&self.core, &q)
             })
-            .map_err(|e| self.core.recv_ended(e, patience))?;
+            .map_err(|f| self.core.fail(f))?;
         if len > self.slots.size {
             self.free(c);
-            return Err(self.core.corrupt_recv(format!(
+            return Err(self.core.fail(Failure::Corrupt(format!(
                 "a slot claims {len} bytes, more than the slot size {}",
                 self.slots.size
-            )));
+            ))));
         }
         Ok((c, len))
     }
 
-    fn recv_with(&mut self, patience: Patience) -> Result<Vec<u8>, RecvError> {
+    fn recv_with<E: FromFailure>(&mut self, patience: Patience) -> Result<Vec<u8>, E> {
         let (c, len) = self.claim(patience)?;
         let mut buf = vec![0; len as usize];
         self.queue().read(c, &mut buf);
@@ -726,9 +790,9 @@ impl Receiver {
     ///
     /// # Errors
     ///
-    /// [`RecvError::Empty`], [`RecvError::Disconnected`] (every sender is gone and the
-    /// queue is empty), [`RecvError::Corrupt`].
-    pub fn try_recv(&mut self) -> Result<Vec<u8>, RecvError> {
+    /// [`TryRecvError::Empty`], [`TryRecvError::Disconnected`] (every sender is gone and
+    /// the queue is empty), [`TryRecvError::Corrupt`].
+    pub fn try_recv(&mut self) -> Result<Vec<u8>, TryRecvError> {
         self.recv_with(Patience::Try)
     }
 
@@ -736,28 +800,22 @@ impl Receiver {
     ///
     /// # Errors
     ///
-    /// As [`try_recv`](Self::try_recv), but never `Empty`.
+    /// [`RecvError::Disconnected`], [`RecvError::Corrupt`].
     pub fn recv(&mut self) -> Result<Vec<u8>, RecvError> {
-        self.recv_with(Patience::Until(None))
+        self.recv_with(Patience::FOREVER)
     }
 
     /// Receives a message, waiting up to `timeout`.
     ///
     /// # Errors
     ///
-    /// As [`try_recv`](Self::try_recv), with [`RecvError::Timeout`] instead of `Empty`.
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvError> {
-        self.recv_with(patience(Some(timeout)))
+    /// [`RecvTimeoutError::Timeout`], and as [`recv`](Self::recv).
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvTimeoutError> {
+        self.recv_with(Patience::timeout(timeout))
     }
 
-    /// Receives a plain-old-data value sent with [`Sender::send_value`].
-    ///
-    /// # Errors
-    ///
-    /// [`RecvError::WrongSize`] if the message is not `size_of::<T>()` bytes (it is
-    /// consumed); otherwise as [`recv`](Self::recv).
-    pub fn recv_value<T: Pod>(&mut self) -> Result<T, RecvError> {
-        let (c, len) = self.claim(Patience::Until(None))?;
+    fn recv_value_with<T: Pod, E: FromFailure>(&mut self, patience: Patience) -> Result<T, E> {
+        let (c, len) = self.claim(patience)?;
         let mut value = T::zeroed();
         let bytes = bytemuck::bytes_of_mut(&mut value);
         let ok = len == bytes.len() as u64;
@@ -768,12 +826,43 @@ impl Receiver {
         if ok {
             Ok(value)
         } else {
-            Err(RecvError::WrongSize {
-                name: self.core.name.clone(),
+            Err(self.core.fail(Failure::WrongSize {
                 len,
                 expected: std::mem::size_of::<T>() as u64,
-            })
+            }))
         }
+    }
+
+    /// [`try_recv`](Self::try_recv) of a plain-old-data value sent with
+    /// [`Sender::send_value`].
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::WrongSize`] if the message is not `size_of::<T>()` bytes (it is
+    /// consumed); otherwise as [`try_recv`](Self::try_recv).
+    pub fn try_recv_value<T: Pod>(&mut self) -> Result<T, TryRecvError> {
+        self.recv_value_with(Patience::Try)
+    }
+
+    /// [`recv`](Self::recv) of a plain-old-data value sent with [`Sender::send_value`].
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::WrongSize`] if the message is not `size_of::<T>()` bytes (it is
+    /// consumed); otherwise as [`recv`](Self::recv).
+    pub fn recv_value<T: Pod>(&mut self) -> Result<T, RecvError> {
+        self.recv_value_with(Patience::FOREVER)
+    }
+
+    /// [`recv_timeout`](Self::recv_timeout) of a plain-old-data value sent with
+    /// [`Sender::send_value`].
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::WrongSize`] if the message is not `size_of::<T>()` bytes (it is
+    /// consumed); otherwise as [`recv_timeout`](Self::recv_timeout).
+    pub fn recv_value_timeout<T: Pod>(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_value_with(Patience::timeout(timeout))
     }
 
     /// Borrows the next message in its slot, waiting as long as it takes; the slot is freed
@@ -782,8 +871,8 @@ impl Receiver {
     /// # Errors
     ///
     /// As [`recv`](Self::recv).
-    pub fn recv_ref(&mut self) -> Result<SlotGuard<'_>, RecvError> {
-        self.recv_ref_with(Patience::Until(None))
+    pub fn recv_ref(&mut self) -> Result<RecvGuard<'_>, RecvError> {
+        self.recv_ref_with(Patience::FOREVER)
     }
 
     /// [`recv_ref`](Self::recv_ref) if a message is ready now.
@@ -791,7 +880,7 @@ impl Receiver {
     /// # Errors
     ///
     /// As [`try_recv`](Self::try_recv).
-    pub fn try_recv_ref(&mut self) -> Result<SlotGuard<'_>, RecvError> {
+    pub fn try_recv_ref(&mut self) -> Result<RecvGuard<'_>, TryRecvError> {
         self.recv_ref_with(Patience::Try)
     }
 
@@ -800,41 +889,49 @@ impl Receiver {
     /// # Errors
     ///
     /// As [`recv_timeout`](Self::recv_timeout).
-    pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<SlotGuard<'_>, RecvError> {
-        self.recv_ref_with(patience(Some(timeout)))
+    pub fn recv_ref_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<RecvGuard<'_>, RecvTimeoutError> {
+        self.recv_ref_with(Patience::timeout(timeout))
     }
 
-    fn recv_ref_with(&mut self, patience: Patience) -> Result<SlotGuard<'_>, RecvError> {
+    fn recv_ref_with<E: FromFailure>(&mut self, patience: Patience) -> Result<RecvGuard<'_>, E> {
         let (c, len) = self.claim(patience)?;
         let ptr = self
             .data
             .range(self.slots.payload(c.slot), len as usize)
             .expect("slot payloads are inside the validated data area");
-        Ok(SlotGuard {
+        Ok(RecvGuard {
             receiver: self,
             claim: c,
             lent: Lent::new(ptr, len as usize),
         })
+    }
+
+    /// Whether a sender is attached now (no liveness check).
+    pub fn has_sender(&self) -> bool {
+        self.core.peers().any_active(Role::Send)
     }
 }
 
 /// A message borrowed in its slot; the slot is freed when the guard drops. Read it through
 /// [`Lent`]'s methods (`read_at`, `to_vec`, `as_ptr`, …).
 #[derive(Debug)]
-pub struct SlotGuard<'a> {
+pub struct RecvGuard<'a> {
     receiver: &'a mut Receiver,
     claim: Claim,
     lent: Lent,
 }
 
-impl std::ops::Deref for SlotGuard<'_> {
+impl std::ops::Deref for RecvGuard<'_> {
     type Target = Lent;
     fn deref(&self) -> &Lent {
         &self.lent
     }
 }
 
-impl Drop for SlotGuard<'_> {
+impl Drop for RecvGuard<'_> {
     fn drop(&mut self) {
         self.receiver.free(self.claim);
     }
@@ -865,7 +962,7 @@ mod tests {
         let mut dying = Sender::open(&name, &opts).unwrap();
         let mut other = Sender::open(&name, &opts).unwrap();
         // `dying` claims position 0 and dies writing it; `other` sends position 1 and dies.
-        std::mem::forget(dying.loan().unwrap());
+        std::mem::forget(dying.loan(16).unwrap());
         other.send(b"after").unwrap();
         for tx in [dying, other] {
             // Dead: its peer entry (16 bytes from 128 into the table) now names a process
@@ -878,7 +975,10 @@ mod tests {
         // Past a liveness-check slice: the receive looks at the peers at once.
         std::thread::sleep(Duration::from_millis(30));
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), b"after");
-        assert!(matches!(rx.try_recv(), Err(RecvError::Disconnected { .. })));
+        assert!(matches!(
+            rx.try_recv(),
+            Err(TryRecvError::Disconnected { .. })
+        ));
     }
 
     /// Payload memory for the slot protocol (the slot words live apart, in `SlotCtl`s).

@@ -354,6 +354,18 @@ impl RawPeers {
         })
     }
 
+    /// How many entries are active in `role` (no liveness check: see [`Self::sweep`]).
+    pub(crate) fn active(&self, role: Role) -> usize {
+        let want = ACTIVE | (role as u32) << ROLE_SHIFT;
+        self.entries
+            .iter()
+            .filter(|e| {
+                // ORDERING: Acquire — pairs with the Release stores in `attach`.
+                e.state.load(Ordering::Acquire) & 0xFF == want
+            })
+            .count()
+    }
+
     /// Whether any entry is taken at all.
     pub(crate) fn any_attached(&self) -> bool {
         // ORDERING: Acquire — pairs with the Release stores in `attach` and `detach`.
@@ -366,16 +378,5 @@ impl RawPeers {
     /// is disconnected.
     pub(crate) fn gone(&self, role: Role) -> bool {
         self.ever.load(Ordering::Relaxed) & role.bit() != 0 && !self.any_active(role)
-    }
-
-    /// Pids of the active endpoints in `role` (for diagnostics).
-    pub(crate) fn pids(&self, role: Role) -> Vec<u32> {
-        let want = ACTIVE | (role as u32) << ROLE_SHIFT;
-        // ORDERING: Acquire — pairs with the Release store in `attach` (pid is the holder's).
-        self.entries
-            .iter()
-            .filter(|e| e.state.load(Ordering::Acquire) & 0xFF == want)
-            .map(|e| e.pid.load(Ordering::Relaxed))
-            .collect()
     }
 }

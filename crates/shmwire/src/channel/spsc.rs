@@ -7,7 +7,7 @@
 //! the middle leaves it to the next receiver, so delivery across receiver crashes is at
 //! least once. The ring's
 //! capacity is a power of two of at least 16 KiB; a message can be up to half of it less
-//! 4160 bytes ([`Sender::max_message_len`]).
+//! 4160 bytes ([`Sender::message_size`]).
 //!
 //! ```
 //! use shmwire::channel::{spsc, ChannelOptions};
@@ -39,20 +39,23 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 
+use super::error::{Failure, FromFailure};
 use super::peers::Role;
 use super::ring::{self, Consumer, Found, Producer, Reserved, Ring};
 use super::wait::Patience;
 use super::{
-    patience, ChannelOpenError, ChannelOptions, Core, Data, Flavor, Lent, RecvError, SendError,
-    Wanted,
+    ChannelOpenError, ChannelOptions, Core, Data, Flavor, Lent, RecvError, RecvTimeoutError,
+    SendError, SendTimeoutError, TryRecvError, TrySendError, Wanted,
 };
 
 /// Default ring size: 1 MiB.
 pub const DEFAULT_CAPACITY: u64 = 1 << 20;
 /// Smallest ring.
 pub const MIN_CAPACITY: u64 = 16 * 1024;
-/// Largest ring: 1 GiB (record sizes are 30 bits of a 32-bit word).
-pub const MAX_CAPACITY: u64 = 1 << 30;
+/// Largest ring: 2 GiB. (A record's size is 30 bits of a 32-bit word: a message is at most
+/// half the ring, and a filler shorter than the message it makes room for, so every record
+/// of a 2 GiB ring is below 1 GiB.)
+pub const MAX_CAPACITY: u64 = 1 << 31;
 
 fn wanted(name: &str, opts: &ChannelOptions) -> Result<Wanted, ChannelOpenError> {
     let requested = opts.capacity.unwrap_or(DEFAULT_CAPACITY);
@@ -80,7 +83,7 @@ fn check_ring(core: &Core) -> Result<u64, ChannelOpenError> {
         Ok(cap)
     } else {
         Err(ChannelOpenError::Corrupt {
-            name: core.name.clone(),
+            name: core.name.to_string(),
             reason: format!(
                 "a ring of {cap} bytes in a data area of {} is not valid",
                 core.info.data_len
@@ -131,38 +134,27 @@ impl Sender {
         self.core.info.capacity
     }
 
-    /// The largest message this channel takes.
-    pub fn max_message_len(&self) -> u64 {
+    /// The largest message this channel takes: half the ring less 4160 bytes.
+    pub fn message_size(&self) -> u64 {
         ring::max_message(self.core.info.capacity)
     }
 
-    fn reserve(&mut self, len: u64, want: u64, patience: Patience) -> Result<Reserved, SendError> {
-        let max = self.max_message_len();
+    fn reserve(&mut self, len: u64, want: u64, patience: Patience) -> Result<Reserved, Failure> {
+        let max = self.message_size();
         if len > max {
-            return Err(SendError::TooLarge {
-                name: self.core.name.clone(),
-                len,
-                max,
-            });
+            return Err(Failure::TooLarge { len, max });
         }
         let Sender { core, data, state } = self;
         let ring = ring(core, data);
-        let mut corrupt = None;
-        let got = core.wait(1, patience, &mut || match ring.reserve(state, len, want) {
-            Ok(r) => r,
-            Err(e) => {
-                corrupt = Some(e);
-                None
-            }
-        });
-        if let Some(e) = corrupt {
-            return Err(core.corrupt_send(e));
-        }
-        got.map_err(|e| core.send_ended(e, patience))
+        core.wait(1, patience, &mut || {
+            ring.reserve(state, len, want).map_err(Failure::Corrupt)
+        })
     }
 
-    fn send_with(&mut self, msg: &[u8], patience: Patience) -> Result<(), SendError> {
-        let r = self.reserve(msg.len() as u64, ring::placement(msg.as_ptr()), patience)?;
+    fn send_with<E: FromFailure>(&mut self, msg: &[u8], patience: Patience) -> Result<(), E> {
+        let r = self
+            .reserve(msg.len() as u64, ring::placement(msg.as_ptr()), patience)
+            .map_err(|f| self.core.fail(f))?;
         self.data
             .write(r.payload(), msg)
             .expect("a reserved payload is inside the ring");
@@ -179,9 +171,9 @@ impl Sender {
     ///
     /// # Errors
     ///
-    /// [`SendError::Full`], [`SendError::Disconnected`] (the receiver is gone and the ring
-    /// is full), [`SendError::TooLarge`], [`SendError::Corrupt`].
-    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError> {
+    /// [`TrySendError::Full`], [`TrySendError::Disconnected`] (the receiver is gone and the
+    /// ring is full), [`TrySendError::TooLarge`], [`TrySendError::Corrupt`].
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), TrySendError> {
         self.send_with(msg, Patience::Try)
     }
 
@@ -189,27 +181,49 @@ impl Sender {
     ///
     /// # Errors
     ///
-    /// As [`try_send`](Self::try_send), but never `Full`.
+    /// [`SendError::Disconnected`], [`SendError::TooLarge`], [`SendError::Corrupt`].
     pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError> {
-        self.send_with(msg, Patience::Until(None))
+        self.send_with(msg, Patience::FOREVER)
     }
 
     /// Sends `msg`, waiting for room up to `timeout`.
     ///
     /// # Errors
     ///
-    /// As [`try_send`](Self::try_send), with [`SendError::Timeout`] instead of `Full`.
-    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError> {
-        self.send_with(msg, patience(Some(timeout)))
+    /// [`SendTimeoutError::Timeout`], and as [`send`](Self::send).
+    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendTimeoutError> {
+        self.send_with(msg, Patience::timeout(timeout))
     }
 
-    /// Sends a plain-old-data value as its bytes.
+    /// [`try_send`](Self::try_send) of a plain-old-data value as its bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_send`](Self::try_send).
+    pub fn try_send_value<T: Pod>(&mut self, value: &T) -> Result<(), TrySendError> {
+        self.try_send(bytemuck::bytes_of(value))
+    }
+
+    /// [`send`](Self::send) of a plain-old-data value as its bytes.
     ///
     /// # Errors
     ///
     /// As [`send`](Self::send).
     pub fn send_value<T: Pod>(&mut self, value: &T) -> Result<(), SendError> {
         self.send(bytemuck::bytes_of(value))
+    }
+
+    /// [`send_timeout`](Self::send_timeout) of a plain-old-data value as its bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`send_timeout`](Self::send_timeout).
+    pub fn send_value_timeout<T: Pod>(
+        &mut self,
+        value: &T,
+        timeout: Duration,
+    ) -> Result<(), SendTimeoutError> {
+        self.send_timeout(bytemuck::bytes_of(value), timeout)
     }
 
     /// Lends `len` bytes of the ring to write a message in place, waiting for room.
@@ -219,7 +233,7 @@ impl Sender {
     ///
     /// As [`send`](Self::send).
     pub fn loan(&mut self, len: usize) -> Result<SendLoan<'_>, SendError> {
-        self.loan_with(len, Patience::Until(None))
+        self.loan_with(len, Patience::FOREVER)
     }
 
     /// [`loan`](Self::loan) if there is room now.
@@ -227,7 +241,7 @@ impl Sender {
     /// # Errors
     ///
     /// As [`try_send`](Self::try_send).
-    pub fn try_loan(&mut self, len: usize) -> Result<SendLoan<'_>, SendError> {
+    pub fn try_loan(&mut self, len: usize) -> Result<SendLoan<'_>, TrySendError> {
         self.loan_with(len, Patience::Try)
     }
 
@@ -240,12 +254,18 @@ impl Sender {
         &mut self,
         len: usize,
         timeout: Duration,
-    ) -> Result<SendLoan<'_>, SendError> {
-        self.loan_with(len, patience(Some(timeout)))
+    ) -> Result<SendLoan<'_>, SendTimeoutError> {
+        self.loan_with(len, Patience::timeout(timeout))
     }
 
-    fn loan_with(&mut self, len: usize, patience: Patience) -> Result<SendLoan<'_>, SendError> {
-        let r = self.reserve(len as u64, ring::IN_PLACE, patience)?;
+    fn loan_with<E: FromFailure>(
+        &mut self,
+        len: usize,
+        patience: Patience,
+    ) -> Result<SendLoan<'_>, E> {
+        let r = self
+            .reserve(len as u64, ring::IN_PLACE, patience)
+            .map_err(|f| self.core.fail(f))?;
         let ptr = self
             .data
             .range(r.payload(), len)
@@ -258,20 +278,56 @@ impl Sender {
         })
     }
 
-    /// Waits until the receiver has taken every message sent so far (or is gone), up to
-    /// `timeout` (`None`: no limit). Returns whether everything was received.
-    pub fn wait_received(&mut self, timeout: Option<Duration>) -> bool {
+    fn wait_received_with<E: FromFailure>(&mut self, patience: Patience) -> Result<(), E> {
         let Sender { core, data, state } = self;
         let ring = ring(core, data);
-        core.wait(1, patience(timeout), &mut || {
-            ring.drained(state).then_some(())
-        })
-        .is_ok()
+        core.wait(1, patience, &mut || Ok(ring.drained(state).then_some(())))
+            .map_err(|f| core.fail(f))
+    }
+
+    /// Whether the receiver has taken every message sent so far.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError::Full`]: messages are still in the ring;
+    /// [`TrySendError::Disconnected`]: the receiver is gone and messages are still in the
+    /// ring.
+    pub fn try_wait_received(&mut self) -> Result<(), TrySendError> {
+        self.wait_received_with(Patience::Try)
+    }
+
+    /// Waits until the receiver has taken every message sent so far.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::Disconnected`]: the receiver left (or died) before taking them all.
+    pub fn wait_received(&mut self) -> Result<(), SendError> {
+        self.wait_received_with(Patience::FOREVER)
+    }
+
+    /// [`wait_received`](Self::wait_received), waiting up to `timeout`.
+    ///
+    /// # Errors
+    ///
+    /// [`SendTimeoutError::Timeout`], and as [`wait_received`](Self::wait_received).
+    pub fn wait_received_timeout(&mut self, timeout: Duration) -> Result<(), SendTimeoutError> {
+        self.wait_received_with(Patience::timeout(timeout))
     }
 
     /// Whether a receiver is attached now (no liveness check).
     pub fn has_receiver(&self) -> bool {
         self.core.peers().any_active(Role::Recv)
+    }
+
+    /// Waits until a receiver is attached, up to `timeout` (`Duration::MAX`: no limit),
+    /// sleeping on the channel's doorbell: an attaching endpoint rings it.
+    ///
+    /// # Errors
+    ///
+    /// [`SendTimeoutError::Timeout`] only.
+    pub fn wait_for_receiver(&self, timeout: Duration) -> Result<(), SendTimeoutError> {
+        self.core
+            .wait_for_peers(Role::Recv, 1, Patience::timeout(timeout))
     }
 }
 
@@ -398,21 +454,12 @@ impl Receiver {
         self.core.info.capacity
     }
 
-    fn next(&mut self, patience: Patience) -> Result<Found, RecvError> {
+    fn next(&mut self, patience: Patience) -> Result<Found, Failure> {
         let Receiver { core, data, state } = self;
         let ring = ring(core, data);
-        let mut corrupt = None;
-        let got = core.wait(0, patience, &mut || match ring.peek(state) {
-            Ok(f) => f,
-            Err(e) => {
-                corrupt = Some(e);
-                None
-            }
-        });
-        if let Some(e) = corrupt {
-            return Err(core.corrupt_recv(e));
-        }
-        got.map_err(|e| core.recv_ended(e, patience))
+        core.wait(0, patience, &mut || {
+            ring.peek(state).map_err(Failure::Corrupt)
+        })
     }
 
     fn release(&mut self, f: Found) {
@@ -420,18 +467,18 @@ impl Receiver {
         self.core.consumer().bell.ring(self.core.kernel(1));
     }
 
-    fn recv_vec(&mut self, patience: Patience) -> Result<Vec<u8>, RecvError> {
+    fn recv_vec<E: FromFailure>(&mut self, patience: Patience) -> Result<Vec<u8>, E> {
         let mut buf = Vec::new();
         self.recv_into_with(&mut buf, patience)?;
         Ok(buf)
     }
 
-    fn recv_into_with(
+    fn recv_into_with<E: FromFailure>(
         &mut self,
         buf: &mut Vec<u8>,
         patience: Patience,
-    ) -> Result<usize, RecvError> {
-        let f = self.next(patience)?;
+    ) -> Result<usize, E> {
+        let f = self.next(patience).map_err(|f| self.core.fail(f))?;
         let len = f.len as usize;
         buf.clear();
         buf.resize(len, 0);
@@ -446,9 +493,9 @@ impl Receiver {
     ///
     /// # Errors
     ///
-    /// [`RecvError::Empty`], [`RecvError::Disconnected`] (the sender is gone and everything
-    /// was received), [`RecvError::Corrupt`].
-    pub fn try_recv(&mut self) -> Result<Vec<u8>, RecvError> {
+    /// [`TryRecvError::Empty`], [`TryRecvError::Disconnected`] (the sender is gone and
+    /// everything was received), [`TryRecvError::Corrupt`].
+    pub fn try_recv(&mut self) -> Result<Vec<u8>, TryRecvError> {
         self.recv_vec(Patience::Try)
     }
 
@@ -456,42 +503,56 @@ impl Receiver {
     ///
     /// # Errors
     ///
-    /// As [`try_recv`](Self::try_recv), but never `Empty`.
+    /// [`RecvError::Disconnected`], [`RecvError::Corrupt`].
     pub fn recv(&mut self) -> Result<Vec<u8>, RecvError> {
-        self.recv_vec(Patience::Until(None))
+        self.recv_vec(Patience::FOREVER)
     }
 
     /// Receives a message, waiting up to `timeout`.
     ///
     /// # Errors
     ///
-    /// As [`try_recv`](Self::try_recv), with [`RecvError::Timeout`] instead of `Empty`.
-    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvError> {
-        self.recv_vec(patience(Some(timeout)))
+    /// [`RecvTimeoutError::Timeout`], and as [`recv`](Self::recv).
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Vec<u8>, RecvTimeoutError> {
+        self.recv_vec(Patience::timeout(timeout))
     }
 
-    /// Receives a message into `buf` (replacing its contents, reusing its allocation),
-    /// waiting up to `timeout` (`None`: no limit). Returns the message's length.
+    /// [`try_recv`](Self::try_recv) into `buf` (replacing its contents, reusing its
+    /// allocation). Returns the message's length.
+    ///
+    /// # Errors
+    ///
+    /// As [`try_recv`](Self::try_recv).
+    pub fn try_recv_into(&mut self, buf: &mut Vec<u8>) -> Result<usize, TryRecvError> {
+        self.recv_into_with(buf, Patience::Try)
+    }
+
+    /// [`recv`](Self::recv) into `buf` (replacing its contents, reusing its allocation).
+    /// Returns the message's length.
+    ///
+    /// # Errors
+    ///
+    /// As [`recv`](Self::recv).
+    pub fn recv_into(&mut self, buf: &mut Vec<u8>) -> Result<usize, RecvError> {
+        self.recv_into_with(buf, Patience::FOREVER)
+    }
+
+    /// [`recv_timeout`](Self::recv_timeout) into `buf` (replacing its contents, reusing its
+    /// allocation). Returns the message's length.
     ///
     /// # Errors
     ///
     /// As [`recv_timeout`](Self::recv_timeout).
-    pub fn recv_into(
+    pub fn recv_into_timeout(
         &mut self,
         buf: &mut Vec<u8>,
-        timeout: Option<Duration>,
-    ) -> Result<usize, RecvError> {
-        self.recv_into_with(buf, patience(timeout))
+        timeout: Duration,
+    ) -> Result<usize, RecvTimeoutError> {
+        self.recv_into_with(buf, Patience::timeout(timeout))
     }
 
-    /// Receives a plain-old-data value sent with [`Sender::send_value`].
-    ///
-    /// # Errors
-    ///
-    /// [`RecvError::WrongSize`] if the message's length is not `size_of::<T>()` (the
-    /// message is consumed); otherwise as [`recv`](Self::recv).
-    pub fn recv_value<T: Pod>(&mut self) -> Result<T, RecvError> {
-        let f = self.next(Patience::Until(None))?;
+    fn recv_value_with<T: Pod, E: FromFailure>(&mut self, patience: Patience) -> Result<T, E> {
+        let f = self.next(patience).map_err(|f| self.core.fail(f))?;
         let mut value = T::zeroed();
         let bytes = bytemuck::bytes_of_mut(&mut value);
         let ok = f.len == bytes.len() as u64;
@@ -504,12 +565,43 @@ impl Receiver {
         if ok {
             Ok(value)
         } else {
-            Err(RecvError::WrongSize {
-                name: self.core.name.clone(),
+            Err(self.core.fail(Failure::WrongSize {
                 len: f.len,
                 expected: std::mem::size_of::<T>() as u64,
-            })
+            }))
         }
+    }
+
+    /// [`try_recv`](Self::try_recv) of a plain-old-data value sent with
+    /// [`Sender::send_value`].
+    ///
+    /// # Errors
+    ///
+    /// [`TryRecvError::WrongSize`] if the message's length is not `size_of::<T>()` (the
+    /// message is consumed); otherwise as [`try_recv`](Self::try_recv).
+    pub fn try_recv_value<T: Pod>(&mut self) -> Result<T, TryRecvError> {
+        self.recv_value_with(Patience::Try)
+    }
+
+    /// [`recv`](Self::recv) of a plain-old-data value sent with [`Sender::send_value`].
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::WrongSize`] if the message's length is not `size_of::<T>()` (the
+    /// message is consumed); otherwise as [`recv`](Self::recv).
+    pub fn recv_value<T: Pod>(&mut self) -> Result<T, RecvError> {
+        self.recv_value_with(Patience::FOREVER)
+    }
+
+    /// [`recv_timeout`](Self::recv_timeout) of a plain-old-data value sent with
+    /// [`Sender::send_value`].
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::WrongSize`] if the message's length is not `size_of::<T>()` (the
+    /// message is consumed); otherwise as [`recv_timeout`](Self::recv_timeout).
+    pub fn recv_value_timeout<T: Pod>(&mut self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_value_with(Patience::timeout(timeout))
     }
 
     /// Borrows the next message in place, waiting as long as it takes. Its bytes stay the
@@ -519,7 +611,7 @@ impl Receiver {
     ///
     /// As [`recv`](Self::recv).
     pub fn recv_ref(&mut self) -> Result<RecvGuard<'_>, RecvError> {
-        self.recv_ref_with(Patience::Until(None))
+        self.recv_ref_with(Patience::FOREVER)
     }
 
     /// [`recv_ref`](Self::recv_ref) if a message is there now.
@@ -527,7 +619,7 @@ impl Receiver {
     /// # Errors
     ///
     /// As [`try_recv`](Self::try_recv).
-    pub fn try_recv_ref(&mut self) -> Result<RecvGuard<'_>, RecvError> {
+    pub fn try_recv_ref(&mut self) -> Result<RecvGuard<'_>, TryRecvError> {
         self.recv_ref_with(Patience::Try)
     }
 
@@ -536,12 +628,15 @@ impl Receiver {
     /// # Errors
     ///
     /// As [`recv_timeout`](Self::recv_timeout).
-    pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<RecvGuard<'_>, RecvError> {
-        self.recv_ref_with(patience(Some(timeout)))
+    pub fn recv_ref_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<RecvGuard<'_>, RecvTimeoutError> {
+        self.recv_ref_with(Patience::timeout(timeout))
     }
 
-    fn recv_ref_with(&mut self, patience: Patience) -> Result<RecvGuard<'_>, RecvError> {
-        let found = self.next(patience)?;
+    fn recv_ref_with<E: FromFailure>(&mut self, patience: Patience) -> Result<RecvGuard<'_>, E> {
+        let found = self.next(patience).map_err(|f| self.core.fail(f))?;
         let ptr = self
             .data
             .range(found.payload, found.len as usize)
@@ -550,12 +645,23 @@ impl Receiver {
             receiver: self,
             found,
             lent: Lent::new(ptr, found.len as usize),
+            release: true,
         })
     }
 
     /// Whether a sender is attached now (no liveness check).
     pub fn has_sender(&self) -> bool {
         self.core.peers().any_active(Role::Send)
+    }
+
+    /// Waits until a sender is attached, up to `timeout` (`Duration::MAX`: no limit).
+    ///
+    /// # Errors
+    ///
+    /// [`RecvTimeoutError::Timeout`] only.
+    pub fn wait_for_sender(&self, timeout: Duration) -> Result<(), RecvTimeoutError> {
+        self.core
+            .wait_for_peers(Role::Send, 1, Patience::timeout(timeout))
     }
 }
 
@@ -566,6 +672,19 @@ pub struct RecvGuard<'a> {
     receiver: &'a mut Receiver,
     found: Found,
     lent: Lent,
+    /// Whether dropping the guard frees the message (false after [`RecvGuard::reject`]).
+    release: bool,
+}
+
+impl RecvGuard<'_> {
+    /// Leaves the message in the ring, unconfirmed, instead of freeing it: the sender's
+    /// [`Sender::wait_received`] does not see it taken, and a receiver that attaches later
+    /// (after this one closes or dies) gets it again. For a receiver that cannot accept
+    /// what it was sent (a failed checksum, no room to store it) and must not acknowledge
+    /// it; this endpoint should then close, since the message stays first in line.
+    pub fn reject(mut self) {
+        self.release = false;
+    }
 }
 
 impl std::ops::Deref for RecvGuard<'_> {
@@ -577,6 +696,8 @@ impl std::ops::Deref for RecvGuard<'_> {
 
 impl Drop for RecvGuard<'_> {
     fn drop(&mut self) {
-        self.receiver.release(self.found);
+        if self.release {
+            self.receiver.release(self.found);
+        }
     }
 }

@@ -145,6 +145,11 @@ pub(crate) enum Patience {
 }
 
 impl Patience {
+    /// The blocking forms: wait as long as it takes.
+    pub(crate) const FOREVER: Patience = Patience::Until(None);
+
+    /// The `_timeout` forms; a timeout too long to express as a deadline (`Duration::MAX`)
+    /// is no limit.
     pub(crate) fn timeout(t: Duration) -> Patience {
         Patience::Until(Instant::now().checked_add(t))
     }

@@ -3,7 +3,6 @@
 //! is one, is the `source()`.
 
 use std::io;
-use std::time::Duration;
 
 /// Why placing a synchronization object in a segment (`init_in` / `open_in`) failed.
 #[derive(Debug, thiserror::Error)]
@@ -80,33 +79,10 @@ pub enum SyncOpenError {
     },
 }
 
-/// Why [`RobustMutex::lock`](super::RobustMutex::lock) (or `try_lock`, `lock_timeout`)
-/// failed.
+/// Why [`RobustMutex::lock`](super::RobustMutex::lock) failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LockError {
-    /// `try_lock`: another live process (or thread) holds it.
-    #[error(
-        "the mutex at offset {offset} of segment {name:?} is held by another process or thread"
-    )]
-    WouldBlock {
-        /// Segment name.
-        name: String,
-        /// Offset.
-        offset: u64,
-    },
-    /// `lock_timeout`: not acquired in time.
-    #[error(
-        "timed out after {waited:?} waiting for the mutex at offset {offset} of segment {name:?}"
-    )]
-    TimedOut {
-        /// Segment name.
-        name: String,
-        /// Offset.
-        offset: u64,
-        /// How long we waited.
-        waited: Duration,
-    },
     /// An owner died, and the one that recovered the lock released it without marking the
     /// data consistent: the mutex is permanently unusable (as `ENOTRECOVERABLE`).
     #[error("the mutex at offset {offset} of segment {name:?} is not recoverable: an owner died and the data was never marked consistent")]
@@ -138,6 +114,31 @@ pub enum LockError {
     },
 }
 
+/// Why [`RobustMutex::try_lock`](super::RobustMutex::try_lock) did not take the lock.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TryLockError {
+    /// Another live process (or thread) holds it.
+    #[error("the mutex is held by another process or thread")]
+    WouldBlock,
+    /// As in [`LockError`].
+    #[error(transparent)]
+    Lock(#[from] LockError),
+}
+
+/// Why [`RobustMutex::lock_timeout`](super::RobustMutex::lock_timeout) did not take the
+/// lock.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LockTimeoutError {
+    /// Not acquired before the deadline.
+    #[error("timed out")]
+    Timeout,
+    /// As in [`LockError`].
+    #[error(transparent)]
+    Lock(#[from] LockError),
+}
+
 /// Why [`MutexGuard::unlock`](super::MutexGuard::unlock) failed. The guard is gone either way.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -163,8 +164,8 @@ pub enum UnlockError {
     },
 }
 
-/// Why a wait on an [`Event`](super::Event) or [`Semaphore`](super::Semaphore), or setting an
-/// event, failed. A timeout is not an error (the wait returns `false`).
+/// Why a blocking wait on an [`Event`](super::Event) or [`Semaphore`](super::Semaphore), or
+/// setting an event, failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum WaitError {
@@ -194,6 +195,32 @@ pub enum WaitError {
     },
 }
 
+/// Why a `try_wait` on an [`Event`](super::Event) or [`Semaphore`](super::Semaphore) did not
+/// succeed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TryWaitError {
+    /// Not set (event) or no permit (semaphore) now.
+    #[error("not signaled")]
+    WouldBlock,
+    /// As in [`WaitError`].
+    #[error(transparent)]
+    Wait(#[from] WaitError),
+}
+
+/// Why a `wait_timeout` on an [`Event`](super::Event) or [`Semaphore`](super::Semaphore) did
+/// not succeed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WaitTimeoutError {
+    /// Not signaled before the deadline.
+    #[error("timed out")]
+    Timeout,
+    /// As in [`WaitError`].
+    #[error(transparent)]
+    Wait(#[from] WaitError),
+}
+
 /// Why [`Semaphore::post`](super::Semaphore::post) failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -211,4 +238,25 @@ pub enum PostError {
     /// Corrupt words, or an OS failure.
     #[error(transparent)]
     Wait(#[from] WaitError),
+}
+
+/// A `try_lock` is a lock with a timeout of zero: `WouldBlock` becomes `Timeout`. For code
+/// that polls first and then waits, handling both in one `match`.
+impl From<TryLockError> for LockTimeoutError {
+    fn from(e: TryLockError) -> Self {
+        match e {
+            TryLockError::WouldBlock => LockTimeoutError::Timeout,
+            TryLockError::Lock(e) => LockTimeoutError::Lock(e),
+        }
+    }
+}
+
+/// A `try_wait` is a wait with a timeout of zero: `WouldBlock` becomes `Timeout`.
+impl From<TryWaitError> for WaitTimeoutError {
+    fn from(e: TryWaitError) -> Self {
+        match e {
+            TryWaitError::WouldBlock => WaitTimeoutError::Timeout,
+            TryWaitError::Wait(e) => WaitTimeoutError::Wait(e),
+        }
+    }
 }

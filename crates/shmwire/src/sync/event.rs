@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 use shmwire_platform::{KernelEvent, NamedEvent};
 
 use super::shim::{AtomicU32, Ordering};
-use super::{Patience, SyncOpenError, WaitError};
+use super::{Patience, SyncOpenError, TryWaitError, WaitError, WaitTimeoutError};
 use crate::Segment;
 
 /// `"SWEV"`: the tag of an initialized event (layout version 1).
@@ -196,14 +196,14 @@ impl std::fmt::Debug for Imp {
 /// # Examples
 ///
 /// ```
-/// use shmwire::{Segment, sync::{Event, EventMode}};
+/// use shmwire::{Segment, sync::{Event, EventMode, TryWaitError}};
 /// # let name = format!("doc-event-{}", std::process::id());
 /// let seg = Segment::create(&name, 4096)?;
 /// let ready = Event::init_in(&seg, 0, EventMode::AutoReset)?;
 /// // Another process: Event::open_in(&seg, 0)?.wait()?;
 /// ready.set()?;
-/// assert!(ready.try_wait()?);  // consumed ...
-/// assert!(!ready.try_wait()?); // ... and reset
+/// ready.try_wait()?; // consumed ...
+/// assert!(matches!(ready.try_wait(), Err(TryWaitError::WouldBlock))); // ... and reset
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -353,9 +353,12 @@ impl<'seg> Event<'seg> {
     ///
     /// # Errors
     ///
-    /// [`WaitError::Corrupt`], [`WaitError::Os`].
-    pub fn try_wait(&self) -> Result<bool, WaitError> {
-        self.wait_with(Patience::Try, Some(Duration::ZERO))
+    /// [`TryWaitError::WouldBlock`] if not signaled now; otherwise as `wait`.
+    pub fn try_wait(&self) -> Result<(), TryWaitError> {
+        match self.wait_with(Patience::Try, Some(Duration::ZERO))? {
+            true => Ok(()),
+            false => Err(TryWaitError::WouldBlock),
+        }
     }
 
     /// Waits until the event is set.
@@ -365,17 +368,23 @@ impl<'seg> Event<'seg> {
     /// [`WaitError::Corrupt`], [`WaitError::Os`].
     #[doc(alias = "WaitForSingleObject")]
     pub fn wait(&self) -> Result<(), WaitError> {
-        self.wait_with(Patience::Until(None), None).map(|_| ())
+        // A wait without a deadline ends signaled; were it ever to come back empty-handed,
+        // it would simply wait again.
+        while !self.wait_with(Patience::Until(None), None)? {}
+        Ok(())
     }
 
-    /// Waits at most `timeout` for the event; `Ok(false)` if it timed out.
+    /// Waits at most `timeout` for the event.
     ///
     /// # Errors
     ///
-    /// [`WaitError::Corrupt`], [`WaitError::Os`].
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, WaitError> {
+    /// [`WaitTimeoutError::Timeout`]; otherwise as `wait`.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), WaitTimeoutError> {
         let deadline = Instant::now().checked_add(timeout);
-        self.wait_with(Patience::Until(deadline), Some(timeout))
+        match self.wait_with(Patience::Until(deadline), Some(timeout))? {
+            true => Ok(()),
+            false => Err(WaitTimeoutError::Timeout),
+        }
     }
 
     fn wait_with(&self, patience: Patience, timeout: Option<Duration>) -> Result<bool, WaitError> {

@@ -56,7 +56,10 @@ pub(crate) mod shim;
 
 use std::time::{Duration, Instant};
 
-pub use error::{LockError, PostError, SyncOpenError, UnlockError, WaitError};
+pub use error::{
+    LockError, LockTimeoutError, PostError, SyncOpenError, TryLockError, TryWaitError, UnlockError,
+    WaitError, WaitTimeoutError,
+};
 pub use event::{Event, EventMode};
 pub use mutex::{MutexGuard, RobustMutex};
 pub use semaphore::{Semaphore, MAX_COUNT};

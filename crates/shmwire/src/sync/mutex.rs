@@ -65,7 +65,7 @@ use std::time::{Duration, Instant};
 use shmwire_platform::{KernelMutex, Liveness, MutexAcquired, NamedMutex, ProcessId};
 
 use super::shim::{self, AtomicU32, AtomicU64, Ordering, Slept};
-use super::{LockError, Patience, SyncOpenError, UnlockError};
+use super::{LockError, LockTimeoutError, Patience, SyncOpenError, TryLockError, UnlockError};
 use crate::Segment;
 
 /// Longest a waiter sleeps before it looks at the lock again (and checks whether the owner
@@ -534,9 +534,11 @@ impl<'seg> RobustMutex<'seg> {
     ///
     /// # Errors
     ///
-    /// [`LockError::WouldBlock`] if a live process holds it; see [`LockError`].
-    pub fn try_lock(&self) -> Result<MutexGuard<'_>, LockError> {
-        self.lock_with(Patience::Try, Some(Duration::ZERO))
+    /// [`TryLockError::WouldBlock`] if a live process holds it; otherwise as
+    /// [`lock`](Self::lock).
+    pub fn try_lock(&self) -> Result<MutexGuard<'_>, TryLockError> {
+        self.lock_with(Patience::Try, Some(Duration::ZERO))?
+            .ok_or(TryLockError::WouldBlock)
     }
 
     /// Takes the lock, waiting as long as it takes. A dead owner's lock is recovered within
@@ -546,17 +548,24 @@ impl<'seg> RobustMutex<'seg> {
     ///
     /// [`LockError::NotRecoverable`], [`LockError::Corrupt`], [`LockError::Os`].
     pub fn lock(&self) -> Result<MutexGuard<'_>, LockError> {
-        self.lock_with(Patience::Until(None), None)
+        loop {
+            // A wait without a deadline ends with the lock; were it ever to come back
+            // empty-handed, it would simply wait again.
+            if let Some(guard) = self.lock_with(Patience::Until(None), None)? {
+                return Ok(guard);
+            }
+        }
     }
 
     /// Takes the lock, waiting at most `timeout`.
     ///
     /// # Errors
     ///
-    /// [`LockError::TimedOut`]; see [`LockError`].
-    pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_>, LockError> {
+    /// [`LockTimeoutError::Timeout`]; otherwise as [`lock`](Self::lock).
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<MutexGuard<'_>, LockTimeoutError> {
         let deadline = Instant::now().checked_add(timeout);
-        self.lock_with(Patience::Until(deadline), Some(timeout))
+        self.lock_with(Patience::Until(deadline), Some(timeout))?
+            .ok_or(LockTimeoutError::Timeout)
     }
 
     /// The process recorded as holding the lock now, if any. Informational: it may change
@@ -580,35 +589,32 @@ impl<'seg> RobustMutex<'seg> {
         self.seg.name().to_string()
     }
 
-    fn raw_error(&self, e: RawLockError, timeout: Option<Duration>) -> LockError {
+    /// The error for `e`; `None` for "not now" (would block, timed out).
+    fn raw_error(&self, e: RawLockError) -> Option<LockError> {
         let (name, offset) = (self.name(), self.offset);
-        match e {
-            RawLockError::WouldBlock => LockError::WouldBlock { name, offset },
-            RawLockError::TimedOut => LockError::TimedOut {
-                name,
-                offset,
-                waited: timeout.unwrap_or_default(),
-            },
+        Some(match e {
+            RawLockError::WouldBlock | RawLockError::TimedOut => return None,
             RawLockError::NotRecoverable => LockError::NotRecoverable { name, offset },
             RawLockError::Corrupt(reason) => LockError::Corrupt {
                 name,
                 offset,
                 reason,
             },
-        }
+        })
     }
 
+    /// Takes the lock as `patience` says; `Ok(None)` if it was not free in time.
     fn lock_with(
         &self,
         patience: Patience,
         timeout: Option<Duration>,
-    ) -> Result<MutexGuard<'_>, LockError> {
+    ) -> Result<Option<MutexGuard<'_>>, LockError> {
         let me = shim::current_process();
         let held = match &self.imp {
-            Imp::Word => self
-                .raw
-                .lock(me, patience)
-                .map_err(|e| self.raw_error(e, timeout))?,
+            Imp::Word => match self.raw.lock(me, patience) {
+                Ok(held) => held,
+                Err(e) => return self.raw_error(e).map_or(Ok(None), Err),
+            },
             Imp::Kernel(m) => {
                 let os = |source| LockError::Os {
                     name: self.name(),
@@ -617,11 +623,7 @@ impl<'seg> RobustMutex<'seg> {
                 };
                 let got = m.lock(timeout).map_err(os)?;
                 let Some(how) = got else {
-                    let e = match patience {
-                        Patience::Try => RawLockError::WouldBlock,
-                        Patience::Until(_) => RawLockError::TimedOut,
-                    };
-                    return Err(self.raw_error(e, timeout));
+                    return Ok(None);
                 };
                 // A kernel mutex dies with its last handle, and with it the news of an
                 // abandonment: if every process had closed it, we just made a fresh one.
@@ -643,12 +645,12 @@ impl<'seg> RobustMutex<'seg> {
                     Err(e) => {
                         self.raw.before_release(me.pid, false);
                         m.unlock().map_err(os)?;
-                        return Err(self.raw_error(e, timeout));
+                        return self.raw_error(e).map_or(Ok(None), Err);
                     }
                 }
             }
         };
-        Ok(MutexGuard {
+        Ok(Some(MutexGuard {
             mutex: self,
             held,
             me: me.pid,
@@ -656,7 +658,7 @@ impl<'seg> RobustMutex<'seg> {
             repaired: false,
             released: false,
             _not_send: PhantomData,
-        })
+        }))
     }
 }
 

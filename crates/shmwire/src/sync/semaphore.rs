@@ -35,7 +35,7 @@ use std::time::{Duration, Instant};
 use shmwire_platform::{KernelSemaphore, NamedSemaphore};
 
 use super::shim::{AtomicU32, Ordering};
-use super::{Patience, PostError, SyncOpenError, WaitError};
+use super::{Patience, PostError, SyncOpenError, TryWaitError, WaitError, WaitTimeoutError};
 use crate::Segment;
 
 /// `"SWSM"`: the tag of an initialized semaphore (layout version 1).
@@ -192,15 +192,15 @@ impl std::fmt::Debug for Imp {
 /// # Examples
 ///
 /// ```
-/// use shmwire::{Segment, sync::Semaphore};
+/// use shmwire::{Segment, sync::{Semaphore, TryWaitError}};
 /// # let name = format!("doc-sem-{}", std::process::id());
 /// let seg = Segment::create(&name, 4096)?;
 /// let slots = Semaphore::init_in(&seg, 0, 2, 2)?; // 2 permits, at most 2
-/// assert!(slots.try_wait()?);
-/// assert!(slots.try_wait()?);
-/// assert!(!slots.try_wait()?);
+/// slots.try_wait()?;
+/// slots.try_wait()?;
+/// assert!(matches!(slots.try_wait(), Err(TryWaitError::WouldBlock)));
 /// slots.post()?;
-/// assert!(slots.wait_timeout(std::time::Duration::from_secs(1))?);
+/// slots.wait_timeout(std::time::Duration::from_secs(1))?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -351,9 +351,12 @@ impl<'seg> Semaphore<'seg> {
     ///
     /// # Errors
     ///
-    /// [`WaitError::Corrupt`], [`WaitError::Os`].
-    pub fn try_wait(&self) -> Result<bool, WaitError> {
-        self.wait_with(Patience::Try, Some(Duration::ZERO))
+    /// [`TryWaitError::WouldBlock`] if not signaled now; otherwise as `wait`.
+    pub fn try_wait(&self) -> Result<(), TryWaitError> {
+        match self.wait_with(Patience::Try, Some(Duration::ZERO))? {
+            true => Ok(()),
+            false => Err(TryWaitError::WouldBlock),
+        }
     }
 
     /// Takes a permit, waiting as long as it takes.
@@ -363,17 +366,23 @@ impl<'seg> Semaphore<'seg> {
     /// [`WaitError::Corrupt`], [`WaitError::Os`].
     #[doc(alias = "sem_wait")]
     pub fn wait(&self) -> Result<(), WaitError> {
-        self.wait_with(Patience::Until(None), None).map(|_| ())
+        // A wait without a deadline ends signaled; were it ever to come back empty-handed,
+        // it would simply wait again.
+        while !self.wait_with(Patience::Until(None), None)? {}
+        Ok(())
     }
 
-    /// Takes a permit, waiting at most `timeout`; `Ok(false)` if it timed out.
+    /// Takes a permit, waiting at most `timeout`.
     ///
     /// # Errors
     ///
-    /// [`WaitError::Corrupt`], [`WaitError::Os`].
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, WaitError> {
+    /// [`WaitTimeoutError::Timeout`]; otherwise as `wait`.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), WaitTimeoutError> {
         let deadline = Instant::now().checked_add(timeout);
-        self.wait_with(Patience::Until(deadline), Some(timeout))
+        match self.wait_with(Patience::Until(deadline), Some(timeout))? {
+            true => Ok(()),
+            false => Err(WaitTimeoutError::Timeout),
+        }
     }
 
     fn wait_with(&self, patience: Patience, timeout: Option<Duration>) -> Result<bool, WaitError> {

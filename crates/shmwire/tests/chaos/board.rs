@@ -16,7 +16,7 @@
 use std::time::{Duration, Instant};
 
 use bytemuck::{Pod, Zeroable};
-use shmwire::channel::{blackboard, broadcast, ChannelOptions, RecvError, WaitStrategy};
+use shmwire::channel::{blackboard, broadcast, ChannelOptions, RecvTimeoutError, WaitStrategy};
 use shmwire::Segment;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -157,9 +157,9 @@ pub fn child_subscriber() {
             report("lagged", lags);
         }
         let got = match rng.below(10) {
-            0..=5 => rx.recv(),
+            0..=5 => rx.recv().map_err(RecvTimeoutError::from),
             6..=7 => rx.recv_timeout(Duration::from_millis(rng.between(1, 300))),
-            _ => rx.try_recv(),
+            _ => rx.try_recv().map_err(RecvTimeoutError::from),
         };
         match got {
             Ok(msg) => {
@@ -189,18 +189,18 @@ pub fn child_subscriber() {
                 n += 1;
                 disc.clear();
             }
-            Err(RecvError::Lagged { .. }) => {
+            Err(RecvTimeoutError::Lagged { .. }) => {
                 lagged = true;
                 lags += 1;
             }
-            Err(RecvError::Disconnected { .. }) => {
+            Err(RecvTimeoutError::Disconnected { .. }) => {
                 disc.seen();
                 if kids::stop_requested() {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
-            Err(RecvError::Empty { .. } | RecvError::Timeout { .. }) => {
+            Err(RecvTimeoutError::Timeout) => {
                 if kids::stop_requested() {
                     break;
                 }
@@ -253,14 +253,16 @@ pub fn child_reader() {
             report("n", n);
         }
         let got = if rng.chance(80) {
-            r.read_versioned().inspect(|v| {
-                if v.is_none() && seen.is_some() {
-                    fail("VANISHED: the blackboard reads empty after a value was seen");
-                }
-            })
+            r.read_versioned()
+                .inspect(|v| {
+                    if v.is_none() && seen.is_some() {
+                        fail("VANISHED: the blackboard reads empty after a value was seen");
+                    }
+                })
+                .map_err(RecvTimeoutError::from)
         } else {
             let after = seen.map_or(0, |(v, _)| v);
-            r.wait_newer(after, Some(Duration::from_millis(rng.between(1, 300))))
+            r.wait_newer_timeout(after, Duration::from_millis(rng.between(1, 300)))
                 .map(Some)
         };
         match got {
@@ -292,11 +294,11 @@ pub fn child_reader() {
                 disc.clear();
             }
             Ok(None) => {}
-            Err(RecvError::Disconnected { .. }) => {
+            Err(RecvTimeoutError::Disconnected { .. }) => {
                 disc.seen();
                 std::thread::sleep(Duration::from_millis(1));
             }
-            Err(RecvError::Timeout { .. }) => {}
+            Err(RecvTimeoutError::Timeout) => {}
             Err(e) => fail(format!(
                 "reading after version {}: {e}",
                 seen.map_or(0, |(v, _)| v)

@@ -94,7 +94,7 @@ pub fn child() {
                 .expect("opening");
             loop {
                 tick(&mut ready);
-                let _ = r.wait_newer(0, Some(t));
+                let _ = r.wait_newer_timeout(0, t);
                 std::thread::sleep(Duration::from_millis(1));
             }
         }

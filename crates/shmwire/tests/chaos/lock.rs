@@ -22,7 +22,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use shmwire::sync::{LockError, RobustMutex};
+use shmwire::sync::{LockTimeoutError, RobustMutex, TryLockError};
 use shmwire::Segment;
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -119,23 +119,23 @@ pub fn child_holder() {
             report("n", n);
         }
         let locked = match rng.below(10) {
-            0..=4 => mutex.lock(),
+            0..=4 => mutex.lock().map_err(LockTimeoutError::from),
             5..=7 => mutex.lock_timeout(Duration::from_millis(rng.between(1, 2000))),
             _ => loop {
                 match mutex.try_lock() {
-                    Err(LockError::WouldBlock { .. }) if !kids::stop_requested() => {
+                    Err(TryLockError::WouldBlock) if !kids::stop_requested() => {
                         std::thread::yield_now();
                         if beat.due() {
                             report("n", n);
                         }
                     }
-                    other => break other,
+                    other => break other.map_err(LockTimeoutError::from),
                 }
             },
         };
         let mut guard = match locked {
             Ok(g) => g,
-            Err(LockError::TimedOut { .. } | LockError::WouldBlock { .. }) => {
+            Err(LockTimeoutError::Timeout) => {
                 timeouts += 1;
                 continue;
             }

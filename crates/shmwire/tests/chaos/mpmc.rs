@@ -18,7 +18,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use shmwire::channel::{mpmc, ChannelOptions, RecvError, SendError, WaitStrategy};
+use shmwire::channel::{
+    mpmc, ChannelOptions, RecvTimeoutError, SendTimeoutError, TrySendError, WaitStrategy,
+};
 use shmwire::Segment;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
@@ -124,7 +126,7 @@ pub fn child_producer() {
         }
         if rng.chance(2) {
             // A loan dropped unsent, holding a valid-looking message marked abandoned.
-            if let Ok(mut junk) = tx.try_loan() {
+            if let Ok(mut junk) = tx.try_loan(SLOT as usize) {
                 encode(
                     &mut buf,
                     u64::MAX,
@@ -148,23 +150,26 @@ pub fn child_producer() {
             rng.below(SLOT - HDR as u64 + 1) as usize,
         );
         let sent = match rng.below(10) {
-            0..=3 => tx.send(&buf),
+            0..=3 => tx.send(&buf).map_err(SendTimeoutError::from),
             4 => tx.send_timeout(&buf, Duration::from_millis(rng.between(1, 300))),
-            5..=7 => tx.loan().map(|mut loan| {
-                let mid = buf.len() / 2;
-                loan.write_at(mid, &buf[mid..]);
-                loan.write_at(0, &buf[..mid]);
-                loan.send(buf.len());
-            }),
+            5..=7 => tx
+                .loan(buf.len())
+                .map(|mut loan| {
+                    let mid = buf.len() / 2;
+                    loan.write_at(mid, &buf[mid..]);
+                    loan.write_at(0, &buf[..mid]);
+                    loan.send();
+                })
+                .map_err(SendTimeoutError::from),
             _ => loop {
                 match tx.try_send(&buf) {
-                    Err(SendError::Full { .. }) if !kids::stop_requested() => {
+                    Err(TrySendError::Full) if !kids::stop_requested() => {
                         std::thread::yield_now();
                         if beat.due() {
                             report("n", n);
                         }
                     }
-                    other => break other,
+                    other => break other.map_err(SendTimeoutError::from),
                 }
             },
         };
@@ -176,11 +181,11 @@ pub fn child_producer() {
                 n += 1;
                 disc.clear();
             }
-            Err(SendError::Disconnected { .. }) => {
+            Err(SendTimeoutError::Disconnected { .. }) => {
                 disc.seen();
                 std::thread::sleep(Duration::from_millis(1));
             }
-            Err(SendError::Timeout { .. } | SendError::Full { .. }) => {}
+            Err(SendTimeoutError::Timeout) => {}
             Err(e) => fail(format!("sending index {i}: {e}")),
         }
     }
@@ -227,18 +232,24 @@ pub fn child_consumer() {
         }
         busy.store(1, Ordering::SeqCst);
         let got = match rng.below(10) {
-            0..=3 => rx.recv_ref().map(|guard| {
+            0..=3 => rx.recv_ref().map_err(RecvTimeoutError::from).map(|guard| {
                 let mut msg = vec![0u8; guard.len()];
                 let cut = guard.len() / 2;
                 guard.read_at(cut, &mut msg[cut..]);
                 guard.read_at(0, &mut msg[..cut]);
                 accept(&msg);
             }),
-            4..=6 => rx.recv().map(|m| accept(&m)),
+            4..=6 => rx
+                .recv()
+                .map_err(RecvTimeoutError::from)
+                .map(|m| accept(&m)),
             7 => rx
                 .recv_timeout(Duration::from_millis(rng.between(1, 300)))
                 .map(|m| accept(&m)),
-            _ => rx.try_recv().map(|m| accept(&m)),
+            _ => rx
+                .try_recv()
+                .map_err(RecvTimeoutError::from)
+                .map(|m| accept(&m)),
         };
         busy.store(0, Ordering::SeqCst);
         match got {
@@ -246,14 +257,14 @@ pub fn child_consumer() {
                 n += 1;
                 disc.clear();
             }
-            Err(RecvError::Disconnected { .. }) => {
+            Err(RecvTimeoutError::Disconnected { .. }) => {
                 disc.seen();
                 if kids::stop_requested() {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
-            Err(RecvError::Empty { .. } | RecvError::Timeout { .. }) => {}
+            Err(RecvTimeoutError::Timeout) => {}
             Err(e) => fail(format!("receiving: {e}")),
         }
     }

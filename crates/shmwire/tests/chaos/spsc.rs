@@ -17,7 +17,9 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use shmwire::channel::{spsc, ChannelOptions, RecvError, SendError, WaitStrategy};
+use shmwire::channel::{
+    spsc, ChannelOptions, RecvTimeoutError, SendTimeoutError, TrySendError, WaitStrategy,
+};
 use shmwire::Segment;
 
 use crate::check::{
@@ -96,25 +98,28 @@ pub fn child_producer() {
         }
         ledger.begin(gen, seq);
         let sent = match rng.below(10) {
-            0..=4 => tx.send(&buf),
+            0..=4 => tx.send(&buf).map_err(SendTimeoutError::from),
             5 => tx.send_timeout(&buf, Duration::from_millis(rng.between(1, 500))),
-            6..=8 => tx.loan(buf.len()).map(|mut loan| {
-                // In pieces: payload first, header last, as a frame encoder would.
-                let mid = HDR + (buf.len() - HDR) / 2;
-                loan.write_at(mid, &buf[mid..]);
-                loan.write_at(HDR, &buf[HDR..mid]);
-                loan.write_at(0, &buf[..HDR]);
-                loan.send();
-            }),
+            6..=8 => tx
+                .loan(buf.len())
+                .map(|mut loan| {
+                    // In pieces: payload first, header last, as a frame encoder would.
+                    let mid = HDR + (buf.len() - HDR) / 2;
+                    loan.write_at(mid, &buf[mid..]);
+                    loan.write_at(HDR, &buf[HDR..mid]);
+                    loan.write_at(0, &buf[..HDR]);
+                    loan.send();
+                })
+                .map_err(SendTimeoutError::from),
             _ => loop {
                 match tx.try_send(&buf) {
-                    Err(SendError::Full { .. }) if !kids::stop_requested() => {
+                    Err(TrySendError::Full) if !kids::stop_requested() => {
                         std::thread::yield_now();
                         if beat.due() {
                             report("n", seq);
                         }
                     }
-                    other => break other,
+                    other => break other.map_err(SendTimeoutError::from),
                 }
             },
         };
@@ -124,11 +129,11 @@ pub fn child_producer() {
                 seq += 1;
                 disc.clear();
             }
-            Err(SendError::Disconnected { .. }) => {
+            Err(SendTimeoutError::Disconnected { .. }) => {
                 disc.seen();
                 std::thread::sleep(Duration::from_millis(1));
             }
-            Err(SendError::Timeout { .. } | SendError::Full { .. }) => {}
+            Err(SendTimeoutError::Timeout) => {}
             Err(e) => fail(format!("sending {}: {e}", show(id))),
         }
     }
@@ -196,17 +201,18 @@ pub fn child_consumer() {
                     drop(guard);
                     Ok(id)
                 }
-                Err(e) => Err(e),
+                Err(e) => Err(RecvTimeoutError::from(e)),
             },
             r => {
                 pend.store(1, Ordering::SeqCst);
                 let got = match r {
-                    5..=6 => rx.recv(),
+                    5..=6 => rx.recv().map_err(RecvTimeoutError::from),
                     7 => rx.recv_timeout(Duration::from_millis(rng.between(1, 300))),
                     8 => rx
-                        .recv_into(&mut buf, None)
+                        .recv_into(&mut buf)
+                        .map_err(RecvTimeoutError::from)
                         .map(|_| std::mem::take(&mut buf)),
-                    _ => rx.try_recv(),
+                    _ => rx.try_recv().map_err(RecvTimeoutError::from),
                 };
                 let out = got.map(|msg| {
                     let id = decode(&msg).unwrap_or_else(|e| fail(e));
@@ -224,14 +230,14 @@ pub fn child_consumer() {
                 n += 1;
                 disc.clear();
             }
-            Err(RecvError::Disconnected { .. }) => {
+            Err(RecvTimeoutError::Disconnected { .. }) => {
                 disc.seen();
                 if kids::stop_requested() {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
-            Err(RecvError::Empty { .. } | RecvError::Timeout { .. }) => {}
+            Err(RecvTimeoutError::Timeout) => {}
             Err(e) => fail(format!(
                 "receiving after {}: {e}",
                 prev.map_or("the start".into(), show)
