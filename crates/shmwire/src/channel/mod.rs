@@ -778,7 +778,7 @@ pub(crate) fn round_up(n: u64, to: u64) -> u64 {
 }
 
 /// A message lent in place from shared memory: what [`spsc::RecvGuard`] and
-/// [`mpmc::SlotGuard`] dereference to. Its bytes stay valid and unchanged by well-behaved
+/// [`mpmc::RecvGuard`] dereference to. Its bytes stay valid and unchanged by well-behaved
 /// peers while the guard lives.
 ///
 /// There is no safe `&[u8]` view: the bytes are in shared memory, which a hostile process
