@@ -196,6 +196,39 @@ pub enum OpenOrCreateError {
     /// The name existed and opening it failed.
     #[error(transparent)]
     Open(#[from] OpenError),
+    /// This call created the segment and its initializer failed: the segment was removed
+    /// unpublished.
+    #[error("initializing the new segment {name:?} failed")]
+    Init {
+        /// Segment name.
+        name: String,
+        /// The initializer's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// An initializer's error (see [`SegmentOptions::open_or_create`](crate::SegmentOptions::open_or_create)):
+/// any error converts into it with `?`, as into `Box<dyn Error>`.
+#[derive(Debug)]
+pub struct InitError(Box<dyn std::error::Error + Send + Sync>);
+
+impl InitError {
+    /// The error inside.
+    pub fn into_inner(self) -> Box<dyn std::error::Error + Send + Sync> {
+        self.0
+    }
+}
+
+impl<E: Into<Box<dyn std::error::Error + Send + Sync>>> From<E> for InitError {
+    fn from(e: E) -> Self {
+        InitError(e.into())
+    }
+}
+
+impl std::fmt::Display for InitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
 }
 
 /// Why a read or write of segment bytes failed.

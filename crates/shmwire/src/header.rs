@@ -103,7 +103,7 @@ pub struct SegmentInfo {
     /// When the segment was created.
     pub created: SystemTime,
     /// Whether the creator marked it persistent (meant to outlive every process using it;
-    /// see [`SegmentOptions::mark_persistent`](crate::SegmentOptions::mark_persistent)).
+    /// see [`SegmentOptions::keep_in_gc`](crate::SegmentOptions::keep_in_gc)).
     pub persistent: bool,
 }
 
@@ -303,5 +303,42 @@ mod tests {
              creator_pid@48 creator_start_time@56 created_unix_ns@64 name_len@72 name@80 \
              checksum@336 size=344 init_state@384 payload@4096"
         );
+    }
+}
+
+/// What the first page of an object says about its header, read without waiting (the one
+/// classification `open` and `inspect` share).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HeaderState {
+    /// Published: the fields can be copied out and validated.
+    Ready,
+    /// The magic is there, the init state not yet ready (a creator at work).
+    Initializing,
+    /// Zeros where the magic goes: a creator that has not started, or a raw object.
+    Blank,
+    /// Something else than the magic: not a shmwire segment.
+    Foreign,
+    /// The magic with an init state no shmwire process writes.
+    BadInitState(u32),
+}
+
+/// Classifies the header in `page` (a region of at least one page over the object).
+pub(crate) fn classify(page: &crate::region::Region) -> HeaderState {
+    use std::sync::atomic::Ordering;
+    // ORDERING: Acquire — pairs with the Release store of INIT_READY in `Segment::publish`:
+    // once we see it, the header fields (and initial payload) written before it are visible
+    // to the copies the caller makes next.
+    let init = page.load_u32(INIT_STATE_OFFSET, Ordering::Acquire);
+    // Atomic, like the creator's store: never a torn magic.
+    let magic = page
+        .load_u64(0, Ordering::Relaxed)
+        .map(u64::to_ne_bytes)
+        .unwrap_or_default();
+    match (magic == MAGIC, magic == [0; 8], init) {
+        (true, _, Some(INIT_READY)) => HeaderState::Ready,
+        (true, _, Some(0)) => HeaderState::Initializing,
+        (true, _, other) => HeaderState::BadInitState(other.unwrap_or_default()),
+        (false, true, _) => HeaderState::Blank,
+        (false, false, _) => HeaderState::Foreign,
     }
 }

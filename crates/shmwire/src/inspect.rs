@@ -1,8 +1,6 @@
 //! Looking at a segment without joining it: for `shmwire info` and `shmwire ls`.
 
-use std::sync::atomic::Ordering;
-
-use crate::header::{self, SegmentInfo};
+use crate::header::{self, HeaderState, SegmentInfo};
 use crate::{OpenError, Segment, SegmentOptions};
 
 /// What [`SegmentOptions::inspect`] found behind a name.
@@ -51,26 +49,26 @@ pub(crate) fn inspect_raw(name: &str, seg: &Segment) -> Inspection {
     let state = if os_size < header::PAYLOAD_OFFSET {
         SegmentState::Foreign
     } else {
-        let mut bytes = [0u8; header::FIELDS_LEN];
-        // ORDERING: Acquire — pairs with the creator's Release store of INIT_READY, so
-        // the fields copied next are the published ones.
-        let init = region.load_u32(header::INIT_STATE_OFFSET, Ordering::Acquire);
-        region.read(0, &mut bytes).expect("at least one page");
-        if bytes[..8] != header::MAGIC {
+        match header::classify(region) {
             // Includes fresh zero pages: a raw segment, or a creator that has not written
             // its header yet; they cannot be told apart without waiting.
-            SegmentState::Foreign
-        } else if init != Some(header::INIT_READY) {
-            SegmentState::Initializing
-        } else {
-            match header::decode(&bytes, os_size) {
-                Ok(info) => SegmentState::Shmwire(info),
-                Err(header::Rejection::Version(v)) => SegmentState::Unreadable(format!(
-                    "header layout version {v} (this shmwire reads {})",
-                    header::VERSION
-                )),
-                Err(header::Rejection::Corrupt(reason)) => SegmentState::Unreadable(reason),
-                Err(header::Rejection::NotShmwire) => SegmentState::Foreign,
+            HeaderState::Blank | HeaderState::Foreign => SegmentState::Foreign,
+            HeaderState::Initializing => SegmentState::Initializing,
+            HeaderState::BadInitState(v) => {
+                SegmentState::Unreadable(format!("its init state has the unknown value {v:#x}"))
+            }
+            HeaderState::Ready => {
+                let mut bytes = [0u8; header::FIELDS_LEN];
+                region.read(0, &mut bytes).expect("at least one page");
+                match header::decode(&bytes, os_size) {
+                    Ok(info) => SegmentState::Shmwire(info),
+                    Err(header::Rejection::Version(v)) => SegmentState::Unreadable(format!(
+                        "header layout version {v} (this shmwire reads {})",
+                        header::VERSION
+                    )),
+                    Err(header::Rejection::Corrupt(reason)) => SegmentState::Unreadable(reason),
+                    Err(header::Rejection::NotShmwire) => SegmentState::Foreign,
+                }
             }
         }
     };

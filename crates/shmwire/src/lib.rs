@@ -44,12 +44,12 @@
 //! # Lifetime
 //!
 //! On POSIX a segment lives until it is removed; a creator either owns it (removes it on
-//! drop, the default) or persists it ([`Segment::persist`]). On Windows a section dies with
+//! drop, the default) or persists it ([`Segment::release_ownership`]). On Windows a section dies with
 //! its last handle ([`NAMES_OUTLIVE_HANDLES`] is false there), so a persisted segment needs a
 //! holder process ([`Segment::hold_until_removed`]); the `shmwire` CLI starts one for
 //! `create --persist`. Segments left behind by processes that died are found and removed by
 //! [`gc`] (`shmwire gc`), which keeps the ones marked persistent
-//! ([`SegmentOptions::mark_persistent`]).
+//! ([`SegmentOptions::keep_in_gc`]).
 //!
 //! # Mapped files
 //!
@@ -95,7 +95,7 @@ pub mod sync;
 
 use std::fmt;
 
-pub use error::{AccessError, CreateError, OpenError, OpenOrCreateError, RemoveError};
+pub use error::{AccessError, CreateError, InitError, OpenError, OpenOrCreateError, RemoveError};
 pub use file::{
     FileAccess, FileOpenError, FileOptions, FileView, FlushError, MappedFile, ReadError,
     ViewAccessError, ViewError, WindowedReader,

@@ -17,9 +17,72 @@ use shmwire_platform::{
     Access, Lifetime, Namespace, ObjectName, Os, Permissions, SharedMemory, Shm, View,
 };
 
-use crate::header::{self, SegmentInfo};
+use crate::header::{self, HeaderState, SegmentInfo};
 use crate::region::Region;
-use crate::{AccessError, CreateError, Kind, Name, OpenError, OpenOrCreateError, RemoveError};
+use crate::{
+    AccessError, CreateError, InitError, Kind, Name, OpenError, OpenOrCreateError, RemoveError,
+};
+
+/// An opener's wait for a creator: sleeps with a growing backoff (100 µs to 10 ms) until the
+/// init timeout.
+struct Patience {
+    /// `None`: a timeout too long for a deadline, i.e. no limit.
+    deadline: Option<Instant>,
+    backoff: Duration,
+}
+
+impl Patience {
+    fn new(timeout: Duration) -> Patience {
+        Patience {
+            deadline: Instant::now().checked_add(timeout),
+            backoff: Duration::from_micros(100),
+        }
+    }
+
+    /// Sleeps once more, or fails with `NotInitialized` if the deadline passed.
+    fn wait(&mut self, name: &Name, timeout: Duration) -> Result<(), OpenError> {
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(OpenError::NotInitialized {
+                name: name.as_str().to_owned(),
+                waited: timeout,
+            });
+        }
+        std::thread::sleep(self.backoff);
+        self.backoff = (self.backoff * 2).min(Duration::from_millis(10));
+        Ok(())
+    }
+}
+
+/// Whether the object was made (sized) longer than `age` ago, as far as the OS records it.
+fn older_than(shm: &Shm, age: Duration) -> bool {
+    shm.changed()
+        .ok()
+        .flatten()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|elapsed| elapsed > age)
+}
+
+/// Runs a creator's `init` on its unpublished segment, then publishes it; on an error of
+/// `init` the segment is dropped unpublished, which removes it (its creator owns it until
+/// published: ownership is decided by the options only after this).
+fn run_init(
+    mut seg: Segment,
+    init: impl FnOnce(&Segment) -> Result<(), InitError>,
+) -> Result<Segment, OpenOrCreateError> {
+    let keep = seg.owned;
+    seg.owned = true;
+    match init(&seg) {
+        Ok(()) => {
+            seg.publish();
+            seg.owned = keep;
+            Ok(seg)
+        }
+        Err(e) => Err(OpenOrCreateError::Init {
+            name: seg.name().to_string(),
+            source: e.into_inner(),
+        }),
+    }
+}
 
 /// How to create or open a segment. Start from [`SegmentOptions::new`] (or
 /// [`Segment::options`]), set what differs from the defaults, then call
@@ -33,8 +96,8 @@ pub struct SegmentOptions {
     raw: bool,
     mode: u32,
     namespace: Namespace,
-    persist: bool,
-    mark_persistent: bool,
+    remove_on_drop: bool,
+    keep_in_gc: bool,
     kind: Option<Kind>,
     type_tag: u64,
     init_timeout: Duration,
@@ -47,8 +110,8 @@ impl Default for SegmentOptions {
             raw: false,
             mode: 0o600,
             namespace: Namespace::Local,
-            persist: false,
-            mark_persistent: false,
+            remove_on_drop: true,
+            keep_in_gc: false,
             kind: None,
             type_tag: 0,
             init_timeout: Duration::from_secs(2),
@@ -104,23 +167,24 @@ impl SegmentOptions {
         self
     }
 
-    /// Keep a created segment when the [`Segment`] is dropped (default: the creator removes
-    /// it). See [`Segment::persist`] for what persisting means on Windows.
-    pub fn persist(mut self, persist: bool) -> Self {
-        self.persist = persist;
+    /// Whether dropping the creator's [`Segment`] removes the segment's name (default
+    /// `true`: the creator owns it). With `false` the segment outlives its creator; see
+    /// [`Segment::release_ownership`] for what that means on Windows.
+    pub fn remove_on_drop(mut self, remove: bool) -> Self {
+        self.remove_on_drop = remove;
         self
     }
 
-    /// Records in the new segment's header that it is meant to outlive every process that
-    /// uses it (the `PERSISTENT` bit of the header's `flags`, `docs/layout.md`), so that
-    /// garbage collection ([`crate::gc`]) keeps it once its creator and users are gone,
-    /// unless told to remove persistent segments too. `shmwire create --persist` and the
-    /// CLI's sync segments set it. Default: not marked. Ignored for raw segments (no header).
+    /// Records in the new segment's header that garbage collection ([`crate::gc`]) keeps
+    /// it once its creator and users are gone (the `PERSISTENT` bit of the header's
+    /// `flags`, `docs/layout.md`), unless told to remove kept segments too. `shmwire create
+    /// --persist` and the CLI's sync segments set it. Default: not kept. Ignored for raw
+    /// segments (no header).
     ///
     /// This is a record for others to read, not a lifetime: whether dropping the creator's
-    /// handle removes the segment is [`persist`](Self::persist)'s business.
-    pub fn mark_persistent(mut self, persistent: bool) -> Self {
-        self.mark_persistent = persistent;
+    /// handle removes the segment is [`remove_on_drop`](Self::remove_on_drop)'s business.
+    pub fn keep_in_gc(mut self, keep: bool) -> Self {
+        self.keep_in_gc = keep;
         self
     }
 
@@ -218,7 +282,7 @@ impl SegmentOptions {
                 size,
                 self.kind.unwrap_or(Kind::BYTES),
                 self.type_tag,
-                if self.mark_persistent {
+                if self.keep_in_gc {
                     header::FLAG_PERSISTENT
                 } else {
                     0
@@ -248,7 +312,7 @@ impl SegmentOptions {
                 .expect("a header we just built is valid"),
             );
         }
-        seg.owned = !self.persist;
+        seg.owned = self.remove_on_drop;
         Ok(seg)
     }
 
@@ -302,105 +366,102 @@ impl SegmentOptions {
                 source,
             },
         })?;
-        let io_err = |op: &'static str| {
-            move |source| OpenError::Io {
-                name: n(),
-                op,
-                source,
-            }
-        };
-        // An enormous timeout means "wait as long as it takes" (no overflow panic).
-        let deadline = Instant::now().checked_add(self.init_timeout);
-        let mut backoff = Duration::from_micros(100);
-        let mut wait = |what: &mut dyn FnMut() -> bool| -> Result<(), OpenError> {
-            // `what` returns true once done; sleeps with backoff until the deadline.
-            while !what() {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return Err(OpenError::NotInitialized {
-                        name: n(),
-                        waited: self.init_timeout,
-                    });
-                }
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_millis(10));
-            }
-            Ok(())
-        };
-
         if self.raw {
             return Segment::raw_from_handle(name, self.namespace, shm);
         }
-
-        // 1. The creator sizes the object in one step at create; 0 means not yet.
-        let mut size = 0;
-        let mut size_err = None;
-        wait(&mut || match shm.size() {
-            Ok(s) => {
-                size = s;
-                s > 0
-            }
-            Err(e) => {
-                size_err = Some(e);
-                true
-            }
-        })?;
-        if let Some(e) = size_err {
-            return Err(io_err("reading its size")(e));
-        }
-        if size < header::PAYLOAD_OFFSET {
-            return Err(OpenError::NotShmwire { name: n() });
-        }
+        let mut patience = Patience::new(self.init_timeout);
+        let size = self.wait_sized(&name, &shm, &mut patience)?;
         let len = usize::try_from(size).map_err(|_| OpenError::Corrupt {
             name: n(),
             reason: format!("its size {size} does not fit in this address space"),
         })?;
-        let view = shm.map(0, len, self.access).map_err(io_err("mapping it"))?;
+        let view = shm
+            .map(0, len, self.access)
+            .map_err(|source| OpenError::Io {
+                name: n(),
+                op: "mapping it",
+                source,
+            })?;
         // SAFETY: the view is `len` bytes, mapped readable (and writable if ReadWrite) and
         // lives as long as the Segment that will own both it and this temporary region.
         let whole = unsafe { Region::new(view.as_ptr(), view.len(), false) };
+        self.wait_published(&name, &shm, &whole, &mut patience)?;
+        let info = self.decode(&name, &whole, size)?;
+        let (offset, psize) = (info.payload_offset, info.size);
+        Ok(Segment::assemble(
+            name,
+            self.namespace,
+            shm,
+            view,
+            offset,
+            psize,
+            Some(info),
+        ))
+    }
 
-        // 2. Wait for the creator to publish the header.
-        let mut verdict = Ok(());
-        wait(&mut || {
-            // ORDERING: Acquire — pairs with the Release store in `Segment::publish`; once we
-            // see INIT_READY, the header fields (and initial payload) written before it are
-            // visible to our copies below.
-            match whole.load_u32(header::INIT_STATE_OFFSET, Ordering::Acquire) {
-                Some(header::INIT_READY) => true,
-                Some(0) => {
-                    // Atomic, like the creator's store: never a torn magic.
-                    let magic = whole
-                        .load_u64(0, Ordering::Relaxed)
-                        .map(u64::to_ne_bytes)
-                        .unwrap_or_default();
-                    if magic != [0; 8] && magic != header::MAGIC {
-                        verdict = Err(OpenError::NotShmwire { name: n() });
-                        return true;
-                    }
-                    false
+    /// Phase 1 of [`open`](Self::open): the creator sizes the object in one step at create;
+    /// a size of 0 means not yet. Returns the object's size (at least one header page).
+    fn wait_sized(
+        &self,
+        name: &Name,
+        shm: &Shm,
+        patience: &mut Patience,
+    ) -> Result<u64, OpenError> {
+        let n = || name.as_str().to_owned();
+        loop {
+            match shm.size() {
+                Ok(0) => patience.wait(name, self.init_timeout)?,
+                Ok(size) if size < header::PAYLOAD_OFFSET => {
+                    return Err(OpenError::NotShmwire { name: n() })
                 }
-                other => {
-                    let mut magic = [0u8; 8];
-                    let _ = whole.read(0, &mut magic);
-                    verdict = Err(if magic == header::MAGIC {
-                        OpenError::Corrupt {
-                            name: n(),
-                            // `other` is `Some`: the word is inside the first page.
-                            reason: format!(
-                                "its init state has the unknown value {:#x}",
-                                other.unwrap_or_default()
-                            ),
-                        }
-                    } else {
-                        OpenError::NotShmwire { name: n() }
-                    });
-                    true
+                Ok(size) => return Ok(size),
+                Err(source) => {
+                    return Err(OpenError::Io {
+                        name: n(),
+                        op: "reading its size",
+                        source,
+                    })
                 }
             }
-        })?;
-        verdict?;
+        }
+    }
 
-        // 3. Copy the fields out (never trust them in place) and validate.
+    /// Phase 2 of [`open`](Self::open): waits for the creator to publish the header.
+    fn wait_published(
+        &self,
+        name: &Name,
+        shm: &Shm,
+        whole: &Region,
+        patience: &mut Patience,
+    ) -> Result<(), OpenError> {
+        let n = || name.as_str().to_owned();
+        loop {
+            match header::classify(whole) {
+                HeaderState::Ready => return Ok(()),
+                HeaderState::Foreign => return Err(OpenError::NotShmwire { name: n() }),
+                HeaderState::BadInitState(v) => {
+                    return Err(OpenError::Corrupt {
+                        name: n(),
+                        reason: format!("its init state has the unknown value {v:#x}"),
+                    })
+                }
+                // Zeros where the magic goes: a creator that has not written its header
+                // yet, or an object that is not shmwire's. One older than the init timeout
+                // is not being created: say so at once instead of waiting it out.
+                HeaderState::Blank if older_than(shm, self.init_timeout) => {
+                    return Err(OpenError::NotShmwire { name: n() })
+                }
+                HeaderState::Blank | HeaderState::Initializing => {
+                    patience.wait(name, self.init_timeout)?
+                }
+            }
+        }
+    }
+
+    /// Phase 3 of [`open`](Self::open): copies the header fields out (never trusting them in
+    /// place) and validates them, and the kind asked for.
+    fn decode(&self, name: &Name, whole: &Region, size: u64) -> Result<SegmentInfo, OpenError> {
+        let n = || name.as_str().to_owned();
         let mut bytes = [0u8; header::FIELDS_LEN];
         whole
             .read(0, &mut bytes)
@@ -414,48 +475,49 @@ impl SegmentOptions {
             },
             header::Rejection::Corrupt(reason) => OpenError::Corrupt { name: n(), reason },
         })?;
-        if let Some(expected) = self.kind {
-            if info.kind != expected {
-                return Err(OpenError::WrongKind {
-                    name: n(),
-                    expected,
-                    found: info.kind,
-                });
-            }
+        match self.kind {
+            Some(expected) if info.kind != expected => Err(OpenError::WrongKind {
+                name: n(),
+                expected,
+                found: info.kind,
+            }),
+            _ => Ok(info),
         }
-        let (offset, psize) = (info.payload_offset, info.size);
-        Ok(Segment::assemble(
-            name,
-            self.namespace,
-            shm,
-            view,
-            offset,
-            psize,
-            Some(info),
-        ))
     }
 
     /// Opens the segment, or creates it if it does not exist. The creator runs `init` on the
     /// new segment before publishing it, so an opener never sees it half-filled: openers wait
-    /// for it (up to the init timeout).
+    /// for it (up to the init timeout). If `init` fails, the unpublished segment is removed
+    /// and nobody ever sees it.
+    ///
+    /// ```
+    /// use shmwire::SegmentOptions;
+    /// # let name = format!("doc-ooc-{}", std::process::id());
+    /// let (cfg, how) = SegmentOptions::new().open_or_create(&name, 4096, |s| {
+    ///     s.write_at(0, b"defaults")?;
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// [`OpenOrCreateError::Create`] or [`OpenOrCreateError::Open`], as for those operations.
+    /// [`OpenOrCreateError::Create`] or [`OpenOrCreateError::Open`], as for those
+    /// operations; [`OpenOrCreateError::Init`] with `init`'s error.
     pub fn open_or_create(
         &self,
         name: &str,
         size: u64,
-        init: impl FnOnce(&Segment),
+        init: impl FnOnce(&Segment) -> Result<(), InitError>,
     ) -> Result<(Segment, Opened), OpenOrCreateError> {
+        let mut init = Some(init);
         // Create and open race with other processes doing the same (and with removal): retry
         // a few times when the name appears or vanishes between our two calls.
         for _ in 0..8 {
             match self.create_unpublished(name, size) {
                 Ok(seg) => {
-                    init(&seg);
-                    seg.publish();
-                    return Ok((seg, Opened::Created));
+                    let init = init.take().expect("a segment is created at most once");
+                    return run_init(seg, init).map(|seg| (seg, Opened::Created));
                 }
                 Err(CreateError::AlreadyExists { .. }) => {}
                 Err(e) => return Err(e.into()),
@@ -484,17 +546,18 @@ impl SegmentOptions {
     }
 
     /// Creates the segment exclusively, runs `init` on it, then publishes it (see
-    /// [`open_or_create`](Self::open_or_create)).
-    pub(crate) fn create_with(
+    /// [`open_or_create`](Self::open_or_create); an error of `init` removes it again).
+    ///
+    /// # Errors
+    ///
+    /// [`OpenOrCreateError::Create`], or [`OpenOrCreateError::Init`] with `init`'s error.
+    pub fn create_with(
         &self,
         name: &str,
         size: u64,
-        init: impl FnOnce(&Segment),
-    ) -> Result<Segment, CreateError> {
-        let seg = self.create_unpublished(name, size)?;
-        init(&seg);
-        seg.publish();
-        Ok(seg)
+        init: impl FnOnce(&Segment) -> Result<(), InitError>,
+    ) -> Result<Segment, OpenOrCreateError> {
+        run_init(self.create_unpublished(name, size)?, init)
     }
 
     /// Removes a segment's name.
@@ -741,7 +804,8 @@ impl Segment {
         self.owned
     }
 
-    /// Keeps the segment after this handle is dropped.
+    /// Gives up ownership: the segment is kept after this handle is dropped (the creator
+    /// removes it otherwise).
     ///
     /// # Platform-specific behavior
     ///
@@ -749,8 +813,19 @@ impl Segment {
     /// its last handle whatever we do; to keep one alive without a process using it, a process
     /// must hold it: [`Segment::hold_until_removed`] (what `shmwire create --persist` does in
     /// a detached holder process).
-    pub fn persist(&mut self) {
+    pub fn release_ownership(&mut self) {
         self.owned = false;
+    }
+
+    /// Removes the segment `name` (in the `Local\` namespace on Windows): the same as
+    /// [`SegmentOptions::remove`] with the default options.
+    ///
+    /// # Errors
+    ///
+    /// See [`RemoveError`].
+    #[doc(alias = "shm_unlink")]
+    pub fn remove(name: &str) -> Result<(), RemoveError> {
+        SegmentOptions::new().remove(name)
     }
 
     /// Blocks, keeping this segment alive, until [`SegmentOptions::remove`] is called for its

@@ -53,10 +53,10 @@ fn child_entry() {
 fn child_creator() {
     let name = child_segment();
     let mode = child_env(MODE_VAR);
-    let opts = SegmentOptions::new().persist(true);
+    let opts = SegmentOptions::new().remove_on_drop(false);
     let seg = match mode.as_str() {
         "plain" => opts.create(&name, 1000),
-        "persistent" => opts.mark_persistent(true).create(&name, 1000),
+        "persistent" => opts.keep_in_gc(true).create(&name, 1000),
         "raw-zero" => opts.raw(true).create(&name, 8192),
         "raw-junk" => opts.raw(true).create(&name, 8192),
         other => panic!("unknown mode {other}"),
@@ -87,7 +87,7 @@ fn child_mapper() {
 fn child_initializer() {
     let name = child_segment();
     let _ = SegmentOptions::new()
-        .persist(true)
+        .remove_on_drop(false)
         .open_or_create(&name, 4096, |_| {
             report("initializing", std::process::id());
             wait_for_command(); // killed here
@@ -361,7 +361,7 @@ fn a_recycled_creator_pid_is_dead() {
         let size = 100u64;
         let seg = SegmentOptions::new()
             .raw(true)
-            .persist(true)
+            .remove_on_drop(false)
             .create(name, 4096 + size)
             .unwrap();
         seg.write_at(0, &header(name, size, me.pid, start)).unwrap();

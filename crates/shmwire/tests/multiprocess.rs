@@ -102,7 +102,7 @@ fn child_persisting_creator() {
     let name = child_segment();
     let size: u64 = child_env(SIZE_VAR).parse().unwrap();
     let seg = SegmentOptions::new()
-        .persist(true)
+        .remove_on_drop(false)
         .create(&name, size)
         .expect("child creates");
     assert!(!seg.is_owned());
@@ -251,7 +251,8 @@ fn child_slow_initializer() {
             report("initializing", 1);
             assert_eq!(wait_for_command(), "go");
             std::thread::sleep(Duration::from_millis(300));
-            seg.write_at(4096, &pattern(5, 4096)).unwrap();
+            seg.write_at(4096, &pattern(5, 4096))?;
+            Ok(())
         })
         .expect("child open_or_create");
     report("opened", format!("{how:?}"));
@@ -303,7 +304,7 @@ fn an_opener_waits_for_a_slow_initializer_and_sees_everything() {
 fn child_stuck_initializer() {
     let name = child_segment();
     let _ = SegmentOptions::new()
-        .persist(true)
+        .remove_on_drop(false)
         .open_or_create(&name, 4096, |seg| {
             seg.write_at(0, b"partial").unwrap();
             report("initializing", 1);
@@ -363,7 +364,7 @@ fn a_creator_killed_while_initializing_leaves_a_segment_openers_reject() {
     drop(raw);
     SegmentOptions::new().remove(c.name()).unwrap();
     let (_seg, how) = SegmentOptions::new()
-        .open_or_create(c.name(), 4096, |_| {})
+        .open_or_create(c.name(), 4096, |_| Ok(()))
         .unwrap();
     assert_eq!(how, Opened::Created);
 }
@@ -378,11 +379,12 @@ fn child_racer() {
     report("ready", std::process::id());
     assert_eq!(wait_for_command(), "go");
     let (seg, how) = SegmentOptions::new()
-        .persist(true)
+        .remove_on_drop(false)
         .open_or_create(&name, RACE_SIZE as u64, |seg| {
             seg.write_at(0, &pattern(6, RACE_SIZE)).unwrap();
             // Widen the window in which the others find it unpublished.
             std::thread::sleep(Duration::from_millis(100));
+            Ok(())
         })
         .expect("racer open_or_create");
     let mut data = vec![0u8; RACE_SIZE];
@@ -498,7 +500,7 @@ fn child_umask_creator() {
     std::fs::remove_file(&probe).unwrap();
     report("file-mode", format!("{file_mode:o}"));
     for (suffix, mode) in [("d", None), ("a", Some(0o640)), ("b", Some(0o666))] {
-        let mut opts = SegmentOptions::new().persist(true);
+        let mut opts = SegmentOptions::new().remove_on_drop(false);
         if let Some(m) = mode {
             opts = opts.mode(m);
         }
@@ -584,4 +586,35 @@ fn default_mode_is_owner_only() {
         .unwrap();
     assert_eq!(mode_of(c.name()), 0o644);
     drop(r);
+}
+
+/// An initializer that fails leaves nothing behind: the unpublished segment is removed, the
+/// error says why, and the next caller creates it afresh.
+#[test]
+fn a_failed_init_removes_the_unpublished_segment() {
+    let c = Cleanup::unique("init-fails");
+    let name = c.name().to_owned();
+    let got = SegmentOptions::new().open_or_create(&name, 4096, |seg| {
+        seg.write_at(0, b"half")?;
+        seg.write_at(4096, b"out of range")?; // fails: past the payload
+        Ok(())
+    });
+    match got {
+        Err(shmwire::OpenOrCreateError::Init { name: n, source }) => {
+            assert_eq!(n, name);
+            assert!(source.to_string().contains("do not fit"), "{source}");
+        }
+        other => panic!("expected Init, got {other:?}"),
+    }
+    assert!(matches!(
+        Segment::open(&name),
+        Err(shmwire::OpenError::NotFound { .. })
+    ));
+    let (seg, how) = SegmentOptions::new()
+        .open_or_create(&name, 4096, |_| Ok(()))
+        .unwrap();
+    assert_eq!(how, Opened::Created);
+    let mut buf = [0u8; 4];
+    seg.read_at(0, &mut buf).unwrap();
+    assert_eq!(buf, [0; 4], "a fresh segment, not the failed one");
 }

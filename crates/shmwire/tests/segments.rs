@@ -86,7 +86,9 @@ fn exclusive_create_of_an_existing_name_fails_and_leaves_it_untouched() {
         SegmentOptions::new().create(c.name(), 5000),
         SegmentOptions::new().create(c.name(), 100), // another size
         SegmentOptions::new().raw(true).create(c.name(), 5000), // raw
-        SegmentOptions::new().persist(true).create(c.name(), 8192),
+        SegmentOptions::new()
+            .remove_on_drop(false)
+            .create(c.name(), 8192),
     ];
     for attempt in attempts {
         match attempt {
@@ -200,7 +202,7 @@ fn zero_and_oversized_sizes_are_rejected_and_leave_nothing_behind() {
     for opts in [
         SegmentOptions::new(),
         SegmentOptions::new().raw(true),
-        SegmentOptions::new().persist(true),
+        SegmentOptions::new().remove_on_drop(false),
     ] {
         match opts.create(c.name(), 0) {
             Err(CreateError::ZeroSize { name }) => assert_eq!(name, c.name()),
@@ -397,7 +399,7 @@ fn a_header_with_a_flipped_byte_is_corrupt() {
     let c = Cleanup::unique("corrupt");
     // Persisted, and `_creator` kept open so the section also lives on Windows.
     let _creator = SegmentOptions::new()
-        .persist(true)
+        .remove_on_drop(false)
         .create(c.name(), 10_000)
         .unwrap();
     let raw = open_raw_rw(c.name());
@@ -440,7 +442,7 @@ fn a_header_with_a_flipped_byte_is_corrupt() {
 fn a_header_with_garbage_magic_is_not_shmwire() {
     let c = Cleanup::unique("magic");
     let _creator = SegmentOptions::new()
-        .persist(true)
+        .remove_on_drop(false)
         .create(c.name(), 10_000)
         .unwrap();
     let raw = open_raw_rw(c.name());
@@ -464,7 +466,7 @@ fn a_header_with_garbage_magic_is_not_shmwire() {
 fn a_header_of_a_future_version_is_unsupported() {
     let c = Cleanup::unique("version");
     let _creator = SegmentOptions::new()
-        .persist(true)
+        .remove_on_drop(false)
         .create(c.name(), 10_000)
         .unwrap();
     let raw = open_raw_rw(c.name());
@@ -493,7 +495,7 @@ fn a_header_of_a_future_version_is_unsupported() {
 fn an_unknown_init_state_is_corrupt() {
     let c = Cleanup::unique("initstate");
     let _creator = SegmentOptions::new()
-        .persist(true)
+        .remove_on_drop(false)
         .create(c.name(), 100)
         .unwrap();
     let raw = open_raw_rw(c.name());
@@ -518,7 +520,7 @@ fn an_unknown_init_state_is_corrupt() {
 fn a_header_never_published_times_out_as_not_initialized() {
     let c = Cleanup::unique("unpub");
     let _creator = SegmentOptions::new()
-        .persist(true)
+        .remove_on_drop(false)
         .create(c.name(), 100)
         .unwrap();
     let raw = open_raw_rw(c.name());
@@ -553,7 +555,7 @@ fn a_zeroed_raw_object_opened_with_a_header_is_not_initialized() {
         let c = Cleanup::unique("zeros");
         let _raw = SegmentOptions::new()
             .raw(true)
-            .persist(true)
+            .remove_on_drop(false)
             .create(c.name(), size)
             .unwrap();
         let timeout = Duration::from_millis(100);
@@ -581,7 +583,7 @@ fn a_raw_object_of_garbage_opened_with_a_header_is_not_shmwire() {
         let c = Cleanup::unique("garbage");
         let raw = SegmentOptions::new()
             .raw(true)
-            .persist(true)
+            .remove_on_drop(false)
             .create(c.name(), size)
             .unwrap();
         raw.write_at(0, &vec![0xA7; garbage_len]).unwrap();
@@ -614,7 +616,7 @@ fn a_truncated_object_is_corrupt() {
     let c = Cleanup::unique("trunc");
     drop(
         SegmentOptions::new()
-            .persist(true)
+            .remove_on_drop(false)
             .create(c.name(), 10_000)
             .unwrap(),
     );
@@ -742,13 +744,13 @@ fn a_persisted_segment_outlives_its_creator_handle() {
     let c = Cleanup::unique("persist");
     let mut seg = Segment::create(c.name(), 100).unwrap();
     seg.write_at(0, b"still here").unwrap();
-    seg.persist();
+    seg.release_ownership();
     assert!(!seg.is_owned());
     drop(seg);
     // The same through the options.
     let c2 = Cleanup::unique("persist2");
     let seg2 = SegmentOptions::new()
-        .persist(true)
+        .remove_on_drop(false)
         .create(c2.name(), 10)
         .unwrap();
     assert!(!seg2.is_owned());
@@ -778,7 +780,8 @@ fn open_or_create_in_one_process_creates_once() {
     let (a, how) = SegmentOptions::new()
         .open_or_create(c.name(), 256, |seg| {
             ran += 1;
-            seg.write_at(0, b"initialised").unwrap();
+            seg.write_at(0, b"initialised")?;
+            Ok(())
         })
         .unwrap();
     assert_eq!((how, ran), (Opened::Created, 1));
@@ -897,7 +900,7 @@ fn an_owner_drop_spares_a_newer_segment_of_the_same_name() {
     if shmwire::NAMES_OUTLIVE_HANDLES {
         SegmentOptions::new().remove(c.name()).unwrap();
         let _b = SegmentOptions::new()
-            .persist(true)
+            .remove_on_drop(false)
             .create(c.name(), 20)
             .unwrap();
         drop(a);
@@ -930,4 +933,23 @@ fn open_or_create_checks_the_size_of_an_existing_segment() {
         ),
         "{err}"
     );
+}
+
+/// Defect d of API 0.1: a raw object older than the init timeout, whose first page is still
+/// zeros, is not a segment being created: opening it says "not a shmwire segment" at once,
+/// where it used to wait out the timeout and then report an unfinished initialization.
+#[test]
+#[cfg(unix)]
+fn an_old_raw_object_is_not_shmwire_at_once() {
+    let c = Cleanup::unique("old-raw");
+    let _raw = SegmentOptions::new()
+        .raw(true)
+        .create(c.name(), 8192)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let e = SegmentOptions::new()
+        .init_timeout(Duration::from_secs(1))
+        .open(c.name())
+        .unwrap_err();
+    assert!(matches!(e, OpenError::NotShmwire { .. }), "{e}");
 }

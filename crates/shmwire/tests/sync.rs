@@ -60,11 +60,12 @@ impl Drop for Cleanup {
 fn make_segment(name: &str) -> Segment {
     let (seg, _) = Segment::options()
         .open_or_create(name, 4096, |seg| {
-            RobustMutex::init_in(seg, MUTEX).unwrap();
-            Event::init_in(seg, PING, EventMode::AutoReset).unwrap();
-            Event::init_in(seg, PONG, EventMode::AutoReset).unwrap();
-            Semaphore::init_in(seg, SEM, 0, 1000).unwrap();
-            Event::init_in(seg, MANUAL, EventMode::ManualReset).unwrap();
+            RobustMutex::init_in(seg, MUTEX)?;
+            Event::init_in(seg, PING, EventMode::AutoReset)?;
+            Event::init_in(seg, PONG, EventMode::AutoReset)?;
+            Semaphore::init_in(seg, SEM, 0, 1000)?;
+            Event::init_in(seg, MANUAL, EventMode::ManualReset)?;
+            Ok(())
         })
         .unwrap();
     seg

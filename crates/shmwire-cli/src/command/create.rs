@@ -17,7 +17,7 @@ pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
         .raw(args.raw)
         .mode(args.mode)
         // Recorded in the header, so that `shmwire gc` keeps it (without --all).
-        .mark_persistent(args.persist)
+        .keep_in_gc(args.persist)
         .create(name, args.size)?;
     let what = format!(
         "{} segment {name:?} of {}, mode {:03o}",
@@ -26,7 +26,7 @@ pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
         args.mode
     );
     if args.persist {
-        seg.persist();
+        seg.release_ownership();
         if !shmwire::NAMES_OUTLIVE_HANDLES {
             spawn_holder(&args.target.name, args.target.global)?;
         }

@@ -29,24 +29,18 @@ pub fn open(target: &SyncTarget) -> anyhow::Result<Segment> {
     } else {
         EventMode::AutoReset
     };
-    let mut init_error = None;
+    // A failed initialization removes the unpublished segment: nothing half-made is left.
     let (seg, opened) = SegmentOptions::new()
         .global(target.global)
         .kind(Kind::SYNC)
-        .persist(true)
-        .mark_persistent(true)
+        .remove_on_drop(false)
+        .keep_in_gc(true)
         .open_or_create(name, PAYLOAD, |seg| {
-            if let Err(e) = RobustMutex::init_in(seg, MUTEX_AT) {
-                init_error = Some(anyhow::Error::from(e));
-            }
-            if let Err(e) = Event::init_in(seg, EVENT_AT, mode) {
-                init_error = Some(anyhow::Error::from(e));
-            }
-        })?;
-    if let Some(e) = init_error {
-        let _ = SegmentOptions::new().global(target.global).remove(name);
-        return Err(e.context(format!("cannot set up sync segment {name:?}")));
-    }
+            RobustMutex::init_in(seg, MUTEX_AT)?;
+            Event::init_in(seg, EVENT_AT, mode)?;
+            Ok(())
+        })
+        .with_context(|| format!("cannot set up sync segment {name:?}"))?;
     if opened == Opened::Created && !shmwire::NAMES_OUTLIVE_HANDLES {
         super::create::spawn_holder(name, target.global)
             .with_context(|| format!("cannot keep sync segment {name:?} alive"))?;

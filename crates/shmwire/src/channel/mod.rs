@@ -356,7 +356,7 @@ impl Core {
         let mut segopts = SegmentOptions::new()
             .kind(wanted.flavor.kind())
             .global(opts.global)
-            .persist(true)
+            .remove_on_drop(false)
             .type_tag(wanted.info.type_hash);
         if let Some(mode) = opts.mode {
             segopts = segopts.mode(mode);
@@ -401,9 +401,9 @@ impl Core {
         let seg = loop {
             tries += 1;
             let opened = match opts.creation {
-                CreationMode::Create => segopts
-                    .create_with(name, size, |seg| init(seg, &wanted.info))
-                    .map_err(OpenOrCreateError::from),
+                CreationMode::Create => {
+                    segopts.create_with(name, size, |seg| init(seg, &wanted.info))
+                }
                 mode => match segopts.open(name) {
                     Ok(seg) => Ok(seg),
                     Err(OpenError::NotFound { .. }) if mode == CreationMode::OpenOrCreate => {
@@ -650,9 +650,9 @@ impl Drop for Core {
 }
 
 /// The creator's initialization: the description; every other byte is zero already.
-fn init(seg: &Segment, info: &ChannelInfo) {
-    seg.write_at(0, bytemuck::bytes_of(info))
-        .expect("the creator's payload holds the description");
+fn init(seg: &Segment, info: &ChannelInfo) -> Result<(), crate::InitError> {
+    seg.write_at(0, bytemuck::bytes_of(info))?;
+    Ok(())
 }
 
 /// Copies the description out of `seg` and checks it against the segment and `wanted`.

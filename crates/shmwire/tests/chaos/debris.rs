@@ -101,7 +101,8 @@ pub fn child() {
         "mutex" => {
             let (seg, _) = Segment::options()
                 .open_or_create(&name, 4096, |seg| {
-                    RobustMutex::init_in(seg, 0).expect("room for the mutex");
+                    RobustMutex::init_in(seg, 0)?;
+                    Ok(())
                 })
                 .expect("opening");
             let m = RobustMutex::open_in(&seg, 0).expect("the mutex");

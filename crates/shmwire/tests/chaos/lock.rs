@@ -222,9 +222,10 @@ pub fn run(cfg: &Cfg<'_>) -> Result<Stats, String> {
     let name = format!("{}mtx", cfg.prefix);
     let (seg, _) = Segment::options()
         .open_or_create(&name, SIZE, |seg| {
-            RobustMutex::init_in(seg, MUTEX).expect("room for the mutex");
+            RobustMutex::init_in(seg, MUTEX)?;
             Record::fresh().write(seg, MAIN);
             Record::fresh().write(seg, BACKUP);
+            Ok(())
         })
         .map_err(|e| e.to_string())?;
     assert!(seg.is_owned(), "the driver created the mutex segment");
