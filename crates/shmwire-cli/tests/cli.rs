@@ -301,10 +301,8 @@ fn another_user_cannot_open_an_owner_only_segment() {
         .output()
         .map(|o| o.stdout == b"0\n");
     let has_setpriv = Command::new("setpriv").arg("--version").output().is_ok();
-    if root.ok() != Some(true) || !has_setpriv {
-        eprintln!("skipped: needs root and setpriv");
-        return;
-    }
+    require!("root", root.ok() == Some(true), "needs root");
+    require!("setpriv", has_setpriv, "needs setpriv");
     let n = unique("perm");
     let _c = Cleanup(n.clone());
     create_persisted(&n, "4KiB");
@@ -347,10 +345,11 @@ fn another_user_cannot_open_an_owner_only_segment() {
 #[cfg(unix)]
 #[test]
 fn python_multiprocessing_shared_memory_interoperates() {
-    if Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("skipped: no python3");
-        return;
-    }
+    require!(
+        "python3",
+        Command::new("python3").arg("--version").output().is_ok(),
+        "no python3"
+    );
     let n = unique("py");
     let _c = Cleanup(n.clone());
     assert_eq!(

@@ -28,7 +28,11 @@ fn python(script: &str, args: &[&str]) -> Option<Output> {
     match probe {
         Ok(o) if o.status.success() => {}
         _ => {
-            eprintln!("note: python3 with multiprocessing.shared_memory not found; skipping");
+            common::require(
+                "python3",
+                false,
+                "python3 with multiprocessing.shared_memory not found",
+            );
             return None;
         }
     }
