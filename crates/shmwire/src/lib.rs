@@ -34,7 +34,10 @@
 //! [`SegmentOptions::raw`] drops the header: byte 0 of the OS object is byte 0 of the
 //! payload, for programs that do not speak shmwire. A raw segment named `frames` is what
 //! Python's `SharedMemory(name="frames")` or a C program calling `shm_open("/frames")` /
-//! `OpenFileMappingW(L"frames")` sees.
+//! `OpenFileMappingW(L"frames")` sees. Beware that on POSIX Python's resource tracker unlinks
+//! a segment that a process merely attached to when that process exits (CPython gh-82300):
+//! attach with `SharedMemory(name="frames", track=False)` (Python 3.13+), or call
+//! `resource_tracker.unregister(shm._name, "shared_memory")` right after attaching.
 //!
 //! # Names and namespaces
 //!
