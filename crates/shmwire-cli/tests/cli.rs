@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use common::{code, shmwire, stderr, stdout, Cleanup, BIN};
 
@@ -439,4 +439,116 @@ fn the_demo_reader_notices_a_killed_writer() {
     );
     assert!(!output.exists());
     let _ = std::fs::remove_file(&input);
+}
+
+// ------------------------------------------------------------- advice that can be pasted
+
+/// The `shmwire …` commands in `text` (each between backticks).
+fn advice_in(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| s.starts_with("shmwire "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs `command`, a `shmwire …` line the CLI printed as advice, as a person pasting it would:
+/// on POSIX through `sh -c`, with this `shmwire` first on PATH; on Windows by handing the rest
+/// of the line to shmwire.exe as its command line, as cmd.exe does with a line free of `%`.
+fn paste(command: &str) -> Output {
+    let rest = command
+        .strip_prefix("shmwire ")
+        .expect("advice starts with `shmwire `");
+    #[cfg(unix)]
+    {
+        let _ = rest;
+        let dir = std::path::Path::new(BIN).parent().unwrap();
+        let path = format!(
+            "{}:{}",
+            dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Command::new("sh")
+            .args(["-c", command])
+            .env("PATH", path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::process::CommandExt;
+        Command::new(BIN)
+            .raw_arg(rest)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+/// Removes a segment by name and namespace when the test ends (names may start with `-`).
+struct RmGuard(String, bool);
+impl Drop for RmGuard {
+    fn drop(&mut self) {
+        let mut args = vec!["rm"];
+        if self.1 {
+            args.push("--global");
+        }
+        args.extend(["--", &self.0]);
+        let _ = shmwire(&args);
+    }
+}
+
+/// `create --persist` says how to remove the segment: that command, pasted as printed,
+/// removes exactly that segment, also when its name has spaces, quotes, `$`, `;` or a leading
+/// `-`, and also in Windows' `Global\` namespace (`rm --global`). (Under Wine, creating in
+/// `Global\` needs no SeCreateGlobalPrivilege: Wine does not enforce it, so this runs there
+/// unprivileged; on real Windows it needs an elevated test run.)
+#[test]
+fn the_rm_advice_of_create_persist_works_when_pasted_as_printed() {
+    let decoy = unique("decoy");
+    let _d = Cleanup(decoy.clone());
+    create_persisted(&decoy, "64");
+    // Unquoted, `shmwire rm <decoy> it's …` would remove the decoy.
+    let names = [
+        format!("{decoy} it's $HOME; x"),
+        format!("-{}", unique("dash")),
+    ];
+    for global in [false, true] {
+        for name in &names {
+            let _g = RmGuard(name.clone(), global);
+            let mut args = vec!["create", "--size", "64", "--persist"];
+            if global {
+                args.push("--global");
+            }
+            args.extend(["--", name]);
+            let o = shmwire(&args);
+            assert_eq!(code(&o), 0, "{}", stderr(&o));
+            let advice = advice_in(&stdout(&o));
+            assert_eq!(advice.len(), 1, "{}", stdout(&o));
+            let rm = &advice[0];
+            assert!(rm.starts_with("shmwire rm "), "{rm}");
+            assert_eq!(rm.contains(" --global "), global, "{rm}");
+
+            let pasted = paste(rm);
+            assert_eq!(code(&pasted), 0, "{rm}: {}", stderr(&pasted));
+            assert_eq!(
+                stdout(&pasted),
+                format!("removed segment {name:?}\n"),
+                "{rm}"
+            );
+            let mut info = vec!["info"];
+            if global {
+                info.push("--global");
+            }
+            info.extend(["--", name]);
+            assert_eq!(code(&shmwire(&info)), 1, "{rm} left {name:?} in place");
+        }
+    }
+    assert_eq!(
+        code(&shmwire(&["info", &decoy])),
+        0,
+        "the decoy was removed"
+    );
 }

@@ -183,8 +183,9 @@ fn in_a_small_dev_shm_ls_and_info_say_so_and_a_create_that_does_not_fit_says_how
         format!(
             "shmwire: cannot create segment \"{first}-3\" of 1 bytes: not enough shared memory \
              (No space left on device (os error 28)); /dev/shm holds as many objects as it may \
-             (4, its nr_inodes limit): remove segments that are no longer needed (`shmwire \
-             ls`, `shmwire rm`) or remount it with a larger nr_inodes\n"
+             (4, its nr_inodes limit): remove segments that are no longer needed or remount it \
+             with a larger nr_inodes (`shmwire ls` lists the segments; `shmwire gc` removes the \
+             abandoned ones)\n"
         )
     );
     assert_eq!(

@@ -535,9 +535,9 @@ impl GcOptions {
         };
         let gone = abandoned_because(info, channel, initializing, seen);
         let kept = if info.is_some_and(|i| i.kind == Kind::SYNC) {
-            Some("a sync segment of `shmwire lock`/`signal`/`wait`")
+            Some("a sync segment (a lock and an event, kept for their next user)")
         } else if info.is_some_and(|i| i.persistent) {
-            Some("marked persistent (e.g. `shmwire create --persist`)")
+            Some("marked persistent by its creator")
         } else if channel.is_some_and(|c| c.queued && c.endpoints.is_empty()) {
             Some(
                 "a channel whose endpoints left cleanly with messages queued for a receiver \

@@ -108,7 +108,7 @@ pub use inspect::{Inspection, SegmentState};
 pub use name::{Name, NameError, NameProblem};
 pub use segment::{Opened, Segment, SegmentOptions};
 pub use shmwire_platform::{Access, ListedObject, Liveness, ProcessId};
-pub use space::{shm_space, small_shm_note, ShmSpace, SMALL_SHM};
+pub use space::{shm_space, ShmSpace};
 
 /// Whether named objects outlive their last handle on this platform (true on POSIX, false on
 /// Windows). See "Lifetime" in the crate docs.

@@ -30,7 +30,10 @@ pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
         if !shmwire::NAMES_OUTLIVE_HANDLES {
             spawn_holder(&args.target.name, args.target.global)?;
         }
-        println!("created {what}; it stays until `shmwire rm {name}`");
+        println!(
+            "created {what}; it stays until `{}`",
+            crate::advice::rm(name, args.target.global)
+        );
         return Ok(ExitCode::SUCCESS);
     }
     // Owned: held by this process, removed when it ends (Ctrl-C or SIGTERM).

@@ -141,7 +141,10 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
         }
         SegmentState::Initializing => {
             println!("kind:      shmwire segment whose creator has not finished initializing it");
-            println!("           (if this lasts, the creator died while creating it: `shmwire rm {name}`)");
+            println!(
+                "           (if this lasts, the creator died while creating it: `{}`)",
+                crate::advice::rm(name, args.target.global)
+            );
         }
         SegmentState::Unreadable(why) => {
             println!("kind:      unreadable shmwire segment: {why}");
@@ -168,6 +171,6 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => println!("gc:        cannot tell ({e})"),
     }
-    super::ls::note_small_shm();
+    crate::advice::note_small_shm();
     Ok(ExitCode::SUCCESS)
 }

@@ -37,7 +37,7 @@ pub fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
         d.uid = o.uid;
         rows.push(d);
     }
-    note_small_shm();
+    crate::advice::note_small_shm();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
@@ -77,13 +77,4 @@ pub fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// On stderr, when `/dev/shm` is small (a container's 64 MiB, say): how big, how to raise it.
-pub(super) fn note_small_shm() {
-    if let Ok(Some(space)) = shmwire::shm_space() {
-        if let Some(note) = shmwire::small_shm_note(&space) {
-            eprintln!("note: {note}");
-        }
-    }
 }
