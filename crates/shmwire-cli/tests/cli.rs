@@ -552,3 +552,59 @@ fn the_rm_advice_of_create_persist_works_when_pasted_as_printed() {
         "the decoy was removed"
     );
 }
+
+/// `ls` lists the segments of Windows' `Global\` namespace next to the session's `Local\`
+/// ones, marked (`"global": true`, a `global` NS column), and `rm --global` reaches them.
+/// Elsewhere there is one namespace: `--global` has no effect and nothing is marked. (Under
+/// Wine, creating in `Global\` needs no SeCreateGlobalPrivilege: Wine does not enforce it.)
+#[test]
+fn ls_lists_and_marks_global_segments_and_rm_global_removes_them() {
+    let (l, g) = (unique("ls-local"), unique("ls-global"));
+    let _gl = RmGuard(l.clone(), false);
+    let _gg = RmGuard(g.clone(), true);
+    create_persisted(&l, "100");
+    let o = shmwire(&["create", &g, "--global", "--size", "200", "--persist"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let o = shmwire(&["ls", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let row = |n: &str| {
+        let rows: Vec<_> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["name"] == n)
+            .cloned()
+            .collect();
+        assert_eq!(rows.len(), 1, "{n}: {rows:?}");
+        rows[0].clone()
+    };
+    assert_eq!(row(&l)["global"], false);
+    assert_eq!(row(&g)["global"], cfg!(windows));
+    // Judged in its own namespace: a shmwire segment with its header, not an unknown.
+    assert_eq!(row(&g)["state"], "shmwire", "{}", row(&g));
+    assert_eq!(row(&g)["size"], 200);
+
+    let text = stdout(&shmwire(&["ls"]));
+    let line = |n: &str| {
+        text.lines()
+            .find(|line| line.split_whitespace().next() == Some(n))
+            .unwrap_or_else(|| panic!("{n} not in\n{text}"))
+            .to_owned()
+    };
+    if cfg!(windows) {
+        assert!(text.lines().next().unwrap().contains(" NS "), "{text}");
+        assert_eq!(line(&g).split_whitespace().nth(1), Some("global"), "{text}");
+        assert_eq!(line(&l).split_whitespace().nth(1), Some("local"), "{text}");
+        // Without --global the name is not found; with it, it is removed.
+        assert_eq!(code(&shmwire(&["rm", &g])), 1);
+    } else {
+        assert!(!text.contains(" NS "), "{text}");
+        line(&g);
+    }
+    let o = shmwire(&["rm", "--global", &g]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(code(&shmwire(&["info", "--global", &g])), 1);
+    assert_eq!(code(&shmwire(&["info", &l])), 0, "the local one stays");
+}

@@ -297,8 +297,10 @@ pub trait Lifetime {
     /// the OS reports them. `Unsupported` where the OS cannot enumerate them (macOS).
     ///
     /// Linux: the files of `/dev/shm`. Windows: the sections in this session's `Local\`
-    /// namespace (`NtQueryDirectoryObject` on `\Sessions\<id>\BaseNamedObjects`), without
-    /// shmwire's derived objects; sizes are page-rounded.
+    /// namespace (`NtQueryDirectoryObject` on `\Sessions\<id>\BaseNamedObjects`) and in the
+    /// `Global\` one (`\BaseNamedObjects`), the latter marked [`ListedObject::global`],
+    /// without shmwire's derived objects; sizes are page-rounded. In session 0 (services) the
+    /// two namespaces are one directory, listed once as `Local\`.
     fn list() -> io::Result<Vec<ListedObject>>;
 
     /// Looks at every process once: which shared-memory objects each one maps or holds open.
@@ -325,6 +327,9 @@ pub struct ListedObject {
     pub mode: Option<u32>,
     /// Owner's user id, where the OS has it.
     pub uid: Option<u32>,
+    /// Windows: the object is in the `Global\` namespace (open it with
+    /// [`Namespace::Global`]), not in the session's `Local\` one. Always `false` elsewhere.
+    pub global: bool,
 }
 
 /// The room for named shared memory where the OS keeps it in a filesystem of its own: on

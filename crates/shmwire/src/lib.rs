@@ -171,11 +171,18 @@ pub fn keep_stdio_from_children() {
     shmwire_platform::keep_stdio_from_children();
 }
 
-/// Lists the named shared-memory objects on this machine (Linux: `/dev/shm`).
+/// Lists the named shared-memory objects on this machine that this process can see.
 ///
 /// # Errors
 ///
-/// `Unsupported` where the OS cannot enumerate them (macOS; Windows for now).
+/// `Unsupported` where the OS cannot enumerate them (macOS); the OS error if the place they
+/// are listed from cannot be read.
+///
+/// # Platform-specific behavior
+///
+/// Linux: the files of `/dev/shm`. Windows: the sections of this session's `Local\`
+/// namespace and of the `Global\` one (`NtQueryDirectoryObject`), the latter marked
+/// [`ListedObject::global`]; sizes are page-rounded, and mode and owner are not given.
 pub fn list() -> std::io::Result<Vec<ListedObject>> {
     use shmwire_platform::Lifetime;
     shmwire_platform::Os::list()

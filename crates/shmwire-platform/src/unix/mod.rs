@@ -307,6 +307,7 @@ fn list_dev_shm() -> io::Result<Vec<ListedObject>> {
             size: meta.len(),
             mode: Some(meta.permissions().mode() & 0o777),
             uid: Some(meta.uid()),
+            global: false,
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
