@@ -53,10 +53,12 @@ pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
 pub(super) fn spawn_holder(name: &str, global: bool) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find the shmwire executable")?;
     let mut cmd = Command::new(exe);
-    cmd.arg("hold").arg(name);
+    cmd.arg("hold");
     if global {
         cmd.arg("--global");
     }
+    // `--`: a name may start with '-'.
+    cmd.arg("--").arg(name);
     // Nothing of ours stays attached to it: a caller reading our output must not wait for it.
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
