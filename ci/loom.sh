@@ -17,5 +17,14 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target/loom}
 export LOOM_MAX_PREEMPTIONS=${LOOM_MAX_PREEMPTIONS:-3}
 t0=$SECONDS
 if [ $# -eq 0 ]; then set -- sync:: channel::; fi
-cargo test -p shmwire --lib --release -- --test-threads=2 "$@"
-echo "loom models done in $((SECONDS - t0))s (LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS)"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test -p shmwire --lib --release -- --test-threads=2 "$@" 2>&1 | tee "$log"
+# A filter that no longer matches (a renamed module) would pass with nothing checked: count
+# the models that ran, from libtest's "test result: ok. N passed; ..." lines.
+ran=$(sed -n 's/^test result: [a-zA-Z]*\. \([0-9][0-9]*\) passed;.*/\1/p' "$log" | awk '{n += $1} END {print n + 0}')
+if [ "$ran" -eq 0 ]; then
+    echo "ci/loom.sh: no loom model ran (filters: $*); failing" >&2
+    exit 1
+fi
+echo "loom models done: $ran passed in $((SECONDS - t0))s (LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS)"

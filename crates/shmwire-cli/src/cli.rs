@@ -169,6 +169,17 @@ pub struct CreateArgs {
     pub persist: bool,
 }
 
+/// How a segment stores text, for `write` and `read`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Encoding {
+    /// UTF-8: the bytes as they are.
+    #[default]
+    Utf8,
+    /// UTF-16 little-endian, no BOM: what Windows programs built with UNICODE (`wchar_t`,
+    /// `TCHAR`, `WCHAR`) read and write.
+    Utf16le,
+}
+
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("source").required(true).args(["text", "file"]))]
 pub struct WriteArgs {
@@ -185,6 +196,12 @@ pub struct WriteArgs {
     /// The segment has no shmwire header.
     #[arg(long)]
     pub raw: bool,
+    /// How to store the text (TEXT, or UTF-8 text on stdin): utf8 as it is, or utf16le
+    /// converted to UTF-16 little-endian for programs built with UNICODE. Nothing is added:
+    /// no BOM, no terminating NUL (a fresh segment is all zeros). Not with --file, whose
+    /// bytes are written as they are.
+    #[arg(long, value_enum, default_value_t = Encoding::Utf8, conflicts_with = "file")]
+    pub encoding: Encoding,
 }
 
 #[derive(Debug, Args)]
@@ -200,12 +217,18 @@ pub struct ReadArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Print a hex dump.
+    /// Print a hex dump (of the bytes as they are, so not with --encoding).
     #[arg(long)]
     pub hex: bool,
     /// The segment has no shmwire header.
     #[arg(long)]
     pub raw: bool,
+    /// How the segment stores text: utf8 (the bytes as they are), or utf16le (UTF-16
+    /// little-endian, as programs built with UNICODE write it), decoded and printed as UTF-8.
+    /// utf16le reads whole 2-byte code units (an even --len) and fails on invalid UTF-16;
+    /// NUL code units are printed as NUL bytes, as utf8 prints zero bytes.
+    #[arg(long, value_enum, default_value_t = Encoding::Utf8, conflicts_with = "hex")]
+    pub encoding: Encoding,
 }
 
 #[derive(Debug, Args)]

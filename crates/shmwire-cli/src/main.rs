@@ -1,6 +1,7 @@
 //! `shmwire`: the command-line tool. `main` only parses, dispatches and reports errors.
 #![forbid(unsafe_code)]
 
+mod advice;
 mod cli;
 mod command;
 mod units;
@@ -54,6 +55,9 @@ fn report(err: &anyhow::Error) -> ExitCode {
             line.push_str(&c);
         }
         last = c;
+    }
+    if let Some(hint) = advice::for_error(err) {
+        line.push_str(&hint);
     }
     eprintln!("{line}");
     if is_plain_no(err) {

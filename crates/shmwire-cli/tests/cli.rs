@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 
 use common::{code, shmwire, stderr, stdout, Cleanup, BIN};
 
@@ -301,10 +301,8 @@ fn another_user_cannot_open_an_owner_only_segment() {
         .output()
         .map(|o| o.stdout == b"0\n");
     let has_setpriv = Command::new("setpriv").arg("--version").output().is_ok();
-    if root.ok() != Some(true) || !has_setpriv {
-        eprintln!("skipped: needs root and setpriv");
-        return;
-    }
+    require!("root", root.ok() == Some(true), "needs root");
+    require!("setpriv", has_setpriv, "needs setpriv");
     let n = unique("perm");
     let _c = Cleanup(n.clone());
     create_persisted(&n, "4KiB");
@@ -347,10 +345,11 @@ fn another_user_cannot_open_an_owner_only_segment() {
 #[cfg(unix)]
 #[test]
 fn python_multiprocessing_shared_memory_interoperates() {
-    if Command::new("python3").arg("--version").output().is_err() {
-        eprintln!("skipped: no python3");
-        return;
-    }
+    require!(
+        "python3",
+        Command::new("python3").arg("--version").output().is_ok(),
+        "no python3"
+    );
     let n = unique("py");
     let _c = Cleanup(n.clone());
     assert_eq!(
@@ -440,4 +439,403 @@ fn the_demo_reader_notices_a_killed_writer() {
     );
     assert!(!output.exists());
     let _ = std::fs::remove_file(&input);
+}
+
+// ------------------------------------------------------------- advice that can be pasted
+
+/// The `shmwire …` commands in `text` (each between backticks).
+fn advice_in(text: &str) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| s.starts_with("shmwire "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs `command`, a `shmwire …` line the CLI printed as advice, as a person pasting it would:
+/// on POSIX through `sh -c`, with this `shmwire` first on PATH; on Windows by handing the rest
+/// of the line to shmwire.exe as its command line, as cmd.exe does with a line free of `%`.
+fn paste(command: &str) -> Output {
+    let rest = command
+        .strip_prefix("shmwire ")
+        .expect("advice starts with `shmwire `");
+    #[cfg(unix)]
+    {
+        let _ = rest;
+        let dir = std::path::Path::new(BIN).parent().unwrap();
+        let path = format!(
+            "{}:{}",
+            dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        Command::new("sh")
+            .args(["-c", command])
+            .env("PATH", path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::process::CommandExt;
+        Command::new(BIN)
+            .raw_arg(rest)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+}
+
+/// Removes a segment by name and namespace when the test ends (names may start with `-`).
+struct RmGuard(String, bool);
+impl Drop for RmGuard {
+    fn drop(&mut self) {
+        let mut args = vec!["rm"];
+        if self.1 {
+            args.push("--global");
+        }
+        args.extend(["--", &self.0]);
+        let _ = shmwire(&args);
+    }
+}
+
+/// `create --persist` says how to remove the segment: that command, pasted as printed,
+/// removes exactly that segment, also when its name has spaces, quotes, `$`, `;` or a leading
+/// `-`, and also in Windows' `Global\` namespace (`rm --global`). (Under Wine, creating in
+/// `Global\` needs no SeCreateGlobalPrivilege: Wine does not enforce it, so this runs there
+/// unprivileged; on real Windows it needs an elevated test run.)
+#[test]
+fn the_rm_advice_of_create_persist_works_when_pasted_as_printed() {
+    let decoy = unique("decoy");
+    let _d = Cleanup(decoy.clone());
+    create_persisted(&decoy, "64");
+    // Unquoted, `shmwire rm <decoy> it's …` would remove the decoy.
+    let names = [
+        format!("{decoy} it's $HOME; x"),
+        format!("-{}", unique("dash")),
+    ];
+    for global in [false, true] {
+        for name in &names {
+            let _g = RmGuard(name.clone(), global);
+            let mut args = vec!["create", "--size", "64", "--persist"];
+            if global {
+                args.push("--global");
+            }
+            args.extend(["--", name]);
+            let o = shmwire(&args);
+            assert_eq!(code(&o), 0, "{}", stderr(&o));
+            let advice = advice_in(&stdout(&o));
+            assert_eq!(advice.len(), 1, "{}", stdout(&o));
+            let rm = &advice[0];
+            assert!(rm.starts_with("shmwire rm "), "{rm}");
+            assert_eq!(rm.contains(" --global "), global, "{rm}");
+
+            let pasted = paste(rm);
+            assert_eq!(code(&pasted), 0, "{rm}: {}", stderr(&pasted));
+            assert_eq!(
+                stdout(&pasted),
+                format!("removed segment {name:?}\n"),
+                "{rm}"
+            );
+            let mut info = vec!["info"];
+            if global {
+                info.push("--global");
+            }
+            info.extend(["--", name]);
+            assert_eq!(code(&shmwire(&info)), 1, "{rm} left {name:?} in place");
+        }
+    }
+    assert_eq!(
+        code(&shmwire(&["info", &decoy])),
+        0,
+        "the decoy was removed"
+    );
+}
+
+/// `ls` lists the segments of Windows' `Global\` namespace next to the session's `Local\`
+/// ones, marked (`"global": true`, a `global` NS column), and `rm --global` reaches them.
+/// Elsewhere there is one namespace: `--global` has no effect and nothing is marked. (Under
+/// Wine, creating in `Global\` needs no SeCreateGlobalPrivilege: Wine does not enforce it.)
+#[test]
+fn ls_lists_and_marks_global_segments_and_rm_global_removes_them() {
+    let (l, g) = (unique("ls-local"), unique("ls-global"));
+    let _gl = RmGuard(l.clone(), false);
+    let _gg = RmGuard(g.clone(), true);
+    create_persisted(&l, "100");
+    let o = shmwire(&["create", &g, "--global", "--size", "200", "--persist"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+
+    let o = shmwire(&["ls", "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let row = |n: &str| {
+        let rows: Vec<_> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["name"] == n)
+            .cloned()
+            .collect();
+        assert_eq!(rows.len(), 1, "{n}: {rows:?}");
+        rows[0].clone()
+    };
+    assert_eq!(row(&l)["global"], false);
+    assert_eq!(row(&g)["global"], cfg!(windows));
+    // Judged in its own namespace: a shmwire segment with its header, not an unknown.
+    assert_eq!(row(&g)["state"], "shmwire", "{}", row(&g));
+    assert_eq!(row(&g)["size"], 200);
+
+    let text = stdout(&shmwire(&["ls"]));
+    let line = |n: &str| {
+        text.lines()
+            .find(|line| line.split_whitespace().next() == Some(n))
+            .unwrap_or_else(|| panic!("{n} not in\n{text}"))
+            .to_owned()
+    };
+    if cfg!(windows) {
+        assert!(text.lines().next().unwrap().contains(" NS "), "{text}");
+        assert_eq!(line(&g).split_whitespace().nth(1), Some("global"), "{text}");
+        assert_eq!(line(&l).split_whitespace().nth(1), Some("local"), "{text}");
+        // Without --global the name is not found; with it, it is removed.
+        assert_eq!(code(&shmwire(&["rm", &g])), 1);
+    } else {
+        assert!(!text.contains(" NS "), "{text}");
+        line(&g);
+    }
+    let o = shmwire(&["rm", "--global", &g]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(code(&shmwire(&["info", "--global", &g])), 1);
+    assert_eq!(code(&shmwire(&["info", &l])), 0, "the local one stays");
+}
+
+// ------------------------------------------------------------------ UTF-16 text
+
+/// `text` as UTF-16LE bytes, as a program built with UNICODE writes a `wchar_t` string.
+fn utf16le(text: &str) -> Vec<u8> {
+    text.encode_utf16().flat_map(u16::to_le_bytes).collect()
+}
+
+/// Runs `shmwire ARGS` with `input` on stdin.
+fn shmwire_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `write --encoding utf16le` stores UTF-16LE (surrogate pairs included, no BOM, nothing
+/// after it), from TEXT or stdin; `read --encoding utf16le` prints it back as UTF-8, NUL code
+/// units as NUL bytes (as utf8 prints zero bytes).
+#[test]
+fn utf16le_text_round_trips_through_write_and_read() {
+    let n = unique("utf16");
+    let _c = Cleanup(n.clone());
+    create_persisted(&n, "64");
+    let text = "héllo 𝄞 wörld";
+    let bytes = utf16le(text);
+    let len = bytes.len().to_string();
+    let o = shmwire(&["write", &n, "--encoding", "utf16le", text]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&format!("wrote {len} bytes")),
+        "{}",
+        stdout(&o)
+    );
+    // The bytes are UTF-16LE, and nothing more was written.
+    let o = shmwire(&["read", &n, "--len", &(bytes.len() + 2).to_string()]);
+    assert_eq!(o.stdout, [&bytes[..], &[0, 0]].concat());
+    // Decoded back.
+    let o = shmwire(&["read", &n, "--encoding", "utf16le", "--len", &len]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), text);
+    // To the end (not a terminal): the zero code units that follow are NUL characters.
+    let o = shmwire(&["read", &n, "--encoding", "utf16le"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let nuls = (64 - bytes.len()) / 2;
+    assert_eq!(stdout(&o), format!("{text}{}", "\0".repeat(nuls)));
+    // --out gets the UTF-8 text.
+    let out = std::env::temp_dir().join(format!("{n}.txt"));
+    let o = shmwire(&[
+        "read",
+        &n,
+        "--encoding",
+        "utf16le",
+        "--len",
+        &len,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+    let _ = std::fs::remove_file(&out);
+
+    // From stdin (UTF-8 text in, UTF-16LE stored), at an offset.
+    let o = shmwire_with_stdin(
+        &["write", &n, "--encoding", "utf16le", "--offset", "40", "-"],
+        "Ω≈ç".as_bytes(),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = shmwire(&["read", &n, "--offset", "40", "--len", "6"]);
+    assert_eq!(o.stdout, utf16le("Ω≈ç"));
+    // Stdin that is not UTF-8 text is refused, and nothing is written.
+    let o = shmwire_with_stdin(&["write", &n, "--encoding", "utf16le", "-"], b"ok\xff");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("stdin is not UTF-8 text"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(shmwire(&["read", &n, "--len", "2"]).stdout, &bytes[..2]);
+}
+
+/// A buffer another program wrote as UTF-16LE (here: raw bytes, as `WCHAR buf[] = L"…"` holds
+/// them) reads as text; invalid UTF-16 (an unpaired surrogate, also one cut off at the end)
+/// and an odd byte count are one sentence and exit 2; --hex and --file do not take
+/// --encoding.
+#[test]
+fn utf16le_from_another_writer_reads_and_invalid_utf16_is_one_sentence() {
+    let n = unique("utf16raw");
+    let _c = Cleanup(n.clone());
+    assert_eq!(
+        code(&shmwire(&[
+            "create",
+            &n,
+            "--size",
+            "64",
+            "--raw",
+            "--persist"
+        ])),
+        0
+    );
+    let dir = std::env::temp_dir();
+    let file = dir.join(format!("{n}.bin"));
+    let wide = [utf16le("Grüße, 世界 🎉"), vec![0, 0]].concat();
+    std::fs::write(&file, &wide).unwrap();
+    let write_file = |at: &str| {
+        let o = shmwire(&[
+            "write",
+            &n,
+            "--raw",
+            "--offset",
+            at,
+            "--file",
+            file.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+    };
+    write_file("0");
+    let len = (wide.len() - 2).to_string();
+    let o = shmwire(&["read", &n, "--raw", "--encoding", "utf16le", "--len", &len]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), "Grüße, 世界 🎉");
+
+    // A lone high surrogate followed by 'A' at offset 10; then one cut off by --len.
+    std::fs::write(&file, [0x00, 0xD8, b'A', 0x00]).unwrap();
+    write_file("10");
+    for (args, offset) in [(["--len", "16"], 10), (["--len", "12"], 10)] {
+        let o = shmwire(&[&["read", &n, "--raw", "--encoding", "utf16le"][..], &args].concat());
+        let err = stderr(&o);
+        assert_eq!(code(&o), 2, "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("unpaired surrogate 0xd800 at offset {offset}")),
+            "{err}"
+        );
+    }
+    let o = shmwire(&["read", &n, "--raw", "--encoding", "utf16le", "--len", "3"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("not whole UTF-16 code units"),
+        "{}",
+        stderr(&o)
+    );
+    // A failed decode into --out leaves no file.
+    let out = dir.join(format!("{n}.txt"));
+    let o = shmwire(&[
+        "read",
+        &n,
+        "--raw",
+        "--encoding",
+        "utf16le",
+        "--len",
+        "16",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(!out.exists());
+
+    for args in [
+        vec!["read", &n, "--raw", "--hex", "--encoding", "utf16le"],
+        vec![
+            "write",
+            &n,
+            "--raw",
+            "--encoding",
+            "utf16le",
+            "--file",
+            file.to_str().unwrap(),
+        ],
+    ] {
+        let o = shmwire(&args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+    }
+    let _ = std::fs::remove_file(&file);
+}
+
+/// UTF-16LE written by Python (as a Windows `wchar_t` program would) is read by shmwire, and
+/// what shmwire writes as UTF-16LE Python decodes.
+#[cfg(unix)]
+#[test]
+fn utf16le_interoperates_with_python() {
+    require!(
+        "python3",
+        Command::new("python3").arg("--version").output().is_ok(),
+        "no python3"
+    );
+    let n = unique("pyutf16");
+    let _c = Cleanup(n.clone());
+    let text = "naïve café ✓ 🐍";
+    let py = format!(
+        "import sys\n\
+         from multiprocessing import shared_memory, resource_tracker\n\
+         s = shared_memory.SharedMemory(name={n:?}, create=True, size=128)\n\
+         resource_tracker.unregister(s._name, 'shared_memory')\n\
+         b = {text:?}.encode('utf-16-le')\n\
+         s.buf[:len(b)] = b\n\
+         print(len(b))\n\
+         s.close()\n"
+    );
+    let o = Command::new("python3").args(["-c", &py]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let len = stdout(&o).trim().to_owned();
+    let o = shmwire(&["read", &n, "--raw", "--encoding", "utf16le", "--len", &len]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(stdout(&o), text);
+
+    let back = "from shmwire: ünïcødé ✓";
+    let o = shmwire(&["write", &n, "--raw", "--encoding", "utf16le", back]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let py = format!(
+        "from multiprocessing import shared_memory, resource_tracker\n\
+         s = shared_memory.SharedMemory(name={n:?})\n\
+         resource_tracker.unregister(s._name, 'shared_memory')\n\
+         raw = bytes(s.buf[:256])\n\
+         s.close()\n\
+         end = next(i for i in range(0, len(raw), 2) if raw[i:i + 2] == b'\\x00\\x00')\n\
+         print(raw[:end].decode('utf-16-le'), end='')\n"
+    );
+    let o = Command::new("python3").args(["-c", &py]).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Longer than Python's text, so it covers all of it; zeros follow.
+    assert_eq!(stdout(&o), back);
 }

@@ -55,15 +55,15 @@ impl Drop for TempDir {
 /// `create --size 100TiB`: one sentence with the sizes and what to do, exit 2, nothing left.
 #[test]
 fn a_create_larger_than_dev_shm_is_one_sentence_with_advice_and_exit_2() {
-    let Some(space) = shmwire::shm_space().unwrap() else {
-        eprintln!("skipped: /dev/shm has no size limit, a huge create would really allocate");
-        return;
-    };
     const SIZE: u64 = 100 << 40;
-    if space.total >= SIZE {
-        eprintln!("skipped: /dev/shm holds 100 TiB");
-        return;
-    }
+    let space = shmwire::shm_space().unwrap();
+    require!(
+        "shm-limit",
+        space.is_some(),
+        "/dev/shm has no size limit, a huge create would really allocate"
+    );
+    let space = space.expect("checked");
+    require!("shm-limit", space.total < SIZE, "/dev/shm holds 100 TiB");
     for extra in [&[][..], &["--persist"], &["--raw", "--persist"]] {
         let n = unique("huge");
         let _c = Cleanup(n.clone());
@@ -107,10 +107,11 @@ fn private_shm_works() -> bool {
 /// of inodes, and says so.
 #[test]
 fn in_a_small_dev_shm_ls_and_info_say_so_and_a_create_that_does_not_fit_says_how_to_raise_it() {
-    if !private_shm_works() {
-        eprintln!("skipped: cannot mount a private tmpfs on /dev/shm (needs root and unshare)");
-        return;
-    }
+    require!(
+        "unshare",
+        private_shm_works(),
+        "cannot mount a private tmpfs on /dev/shm (needs root and unshare)"
+    );
     let dir = TempDir::new("small");
     let (first, second) = (unique("first"), unique("second"));
     // Each step writes <label>.out, .err and .rc into the scratch directory.
@@ -182,8 +183,9 @@ fn in_a_small_dev_shm_ls_and_info_say_so_and_a_create_that_does_not_fit_says_how
         format!(
             "shmwire: cannot create segment \"{first}-3\" of 1 bytes: not enough shared memory \
              (No space left on device (os error 28)); /dev/shm holds as many objects as it may \
-             (4, its nr_inodes limit): remove segments that are no longer needed (`shmwire \
-             ls`, `shmwire rm`) or remount it with a larger nr_inodes\n"
+             (4, its nr_inodes limit): remove segments that are no longer needed or remount it \
+             with a larger nr_inodes (`shmwire ls` lists the segments; `shmwire gc` removes the \
+             abandoned ones)\n"
         )
     );
     assert_eq!(
@@ -259,10 +261,11 @@ fn read_as_root(name: &str) -> Vec<u8> {
 /// changes nothing.
 #[test]
 fn another_user_gets_what_the_mode_allows_and_one_sentence_otherwise() {
-    if !is_root() {
-        eprintln!("skipped: needs root, to run the CLI as another user");
-        return;
-    }
+    require!(
+        "root",
+        is_root(),
+        "needs root, to run the CLI as another user"
+    );
     let (bin, _copy) = binary_for_nobody();
     let private = unique("p600");
     let readable = unique("p644");

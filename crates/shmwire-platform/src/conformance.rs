@@ -172,6 +172,49 @@ fn list_finds_a_new_object_with_its_size() {
     }
 }
 
+/// Windows lists the sections of `Global\` as well as the session's `Local\` ones, and marks
+/// them, so that a person or gc opens each in its own namespace; POSIX has one namespace and
+/// marks nothing. (Creating in `Global\` takes SeCreateGlobalPrivilege on Windows. Wine does
+/// not enforce it, so under Wine this test creates there unprivileged; on real Windows an
+/// unprivileged run checks the `Local\` object only.)
+#[test]
+fn list_marks_the_objects_of_the_global_namespace() {
+    let (l, g) = (unique("list-l"), unique("list-g"));
+    let _c = Cleanup(l.clone());
+    let global = |n| ObjectName {
+        name: n,
+        namespace: Namespace::Global,
+    };
+    let _local = Shm::create(name(&l), 4096, Permissions::default()).unwrap();
+    let made_global = match Shm::create(global(&g), 8192, Permissions::default()) {
+        Ok(shm) => Some(shm),
+        Err(e) if cfg!(windows) && e.kind() == io::ErrorKind::PermissionDenied => None,
+        Err(e) => panic!("creating {g:?} in Global: {e}"),
+    };
+    let all = match Os::list() {
+        Ok(all) => all,
+        Err(e) => return assert_eq!(e.kind(), io::ErrorKind::Unsupported, "{e}"),
+    };
+    let of = |n: &str| all.iter().filter(|o| o.name == n).collect::<Vec<_>>();
+    let local_rows = of(&l);
+    assert_eq!(local_rows.len(), 1, "{local_rows:?}");
+    assert!(!local_rows[0].global, "{local_rows:?}");
+    if made_global.is_some() {
+        let rows = of(&g);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        // One namespace (POSIX, and Windows' session 0, where Local\ is Global\): the name
+        // is simply the one object, found without asking for Global\, and not marked.
+        let one_namespace = Shm::open(name(&g), Access::ReadOnly).is_ok();
+        assert_eq!(rows[0].global, !one_namespace, "{rows:?}");
+        assert!(rows[0].size >= 8192, "{rows:?}");
+        if !cfg!(windows) {
+            assert!(one_namespace);
+        }
+    }
+    drop(made_global);
+    let _ = Os::remove(global(&g));
+}
+
 #[test]
 fn the_current_process_is_alive() {
     let me = Os::current_process();

@@ -1,6 +1,6 @@
 //! The operating-system layer of shmwire: the only crate that calls `rustix` or `windows-sys`.
 //!
-//! It offers three things, each as a contract written on a trait and implemented once per
+//! It offers five things, each as a contract written on a trait and implemented once per
 //! platform:
 //!
 //! * [`SharedMemory`]: a named shared-memory object (POSIX `shm_open`, Windows
@@ -19,6 +19,7 @@
 //! `cfg(target_os)`. Names given to this crate are already validated by the caller (see
 //! `shmwire::Name`): no '/', no '\\', no NUL, not longer than [`NAME_MAX`].
 #![deny(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 
 use std::io;
 
@@ -252,7 +253,7 @@ impl Users {
         &self.unseen
     }
 
-    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    #[cfg_attr(not(linux_like), allow(dead_code))]
     pub(crate) fn add(&mut self, key: ObjectKey, pid: u32) {
         let pids = self.by_object.entry(key).or_default();
         if let Err(at) = pids.binary_search(&pid) {
@@ -260,7 +261,7 @@ impl Users {
         }
     }
 
-    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    #[cfg_attr(not(linux_like), allow(dead_code))]
     pub(crate) fn add_unseen(&mut self, process: UnseenProcess) {
         self.unseen.push(process);
     }
@@ -296,8 +297,10 @@ pub trait Lifetime {
     /// the OS reports them. `Unsupported` where the OS cannot enumerate them (macOS).
     ///
     /// Linux: the files of `/dev/shm`. Windows: the sections in this session's `Local\`
-    /// namespace (`NtQueryDirectoryObject` on `\Sessions\<id>\BaseNamedObjects`), without
-    /// shmwire's derived objects; sizes are page-rounded.
+    /// namespace (`NtQueryDirectoryObject` on `\Sessions\<id>\BaseNamedObjects`) and in the
+    /// `Global\` one (`\BaseNamedObjects`), the latter marked [`ListedObject::global`],
+    /// without shmwire's derived objects; sizes are page-rounded. In session 0 (services) the
+    /// two namespaces are one directory, listed once as `Local\`.
     fn list() -> io::Result<Vec<ListedObject>>;
 
     /// Looks at every process once: which shared-memory objects each one maps or holds open.
@@ -324,6 +327,9 @@ pub struct ListedObject {
     pub mode: Option<u32>,
     /// Owner's user id, where the OS has it.
     pub uid: Option<u32>,
+    /// Windows: the object is in the `Global\` namespace (open it with
+    /// [`Namespace::Global`]), not in the session's `Local\` one. Always `false` elsewhere.
+    pub global: bool,
 }
 
 /// The room for named shared memory where the OS keeps it in a filesystem of its own: on

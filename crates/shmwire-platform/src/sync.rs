@@ -144,7 +144,7 @@ pub(crate) fn derived_suffix(tag: &str) -> String {
 /// up to 1 ms) until it differs from `expected` or `timeout` passes. Used where the OS has no
 /// cross-process wait on an address that we can rely on (macOS before 14.4 and, as shipped
 /// here, every macOS; Windows). A wake costs nothing and is noticed within about 1 ms.
-#[cfg_attr(any(target_os = "linux", target_os = "android"), allow(dead_code))]
+#[cfg_attr(linux_like, allow(dead_code))]
 pub(crate) fn poll_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> WaitOutcome {
     use std::sync::atomic::Ordering;
     use std::time::Instant;

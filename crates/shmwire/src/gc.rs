@@ -220,7 +220,9 @@ impl GcOptions {
         self
     }
 
-    /// Windows: the `Global\` namespace. No effect elsewhere.
+    /// Windows: [`judge`](Self::judge) looks in the `Global\` namespace. No effect elsewhere.
+    /// ([`scan`](Self::scan) and [`collect`](Self::collect) look at every listed object in its
+    /// own namespace, `Local\` or `Global\`: see [`ListedObject::global`].)
     pub fn global(mut self, global: bool) -> Self {
         self.namespace = if global {
             Namespace::Global
@@ -232,6 +234,11 @@ impl GcOptions {
 
     fn wanted(&self, name: &str) -> bool {
         self.prefix.as_deref().is_none_or(|p| name.starts_with(p))
+    }
+
+    /// These options, in the namespace `object` was listed in.
+    fn for_object(&self, object: &ListedObject) -> GcOptions {
+        self.clone().global(object.global)
     }
 
     /// Judges every object on this machine (with [`prefix`](Self::prefix): every one whose
@@ -249,7 +256,8 @@ impl GcOptions {
             if !self.wanted(&object.name) {
                 continue;
             }
-            match self.look(&object.name, users.as_ref(), Access::ReadOnly) {
+            let this = self.for_object(&object);
+            match this.look(&object.name, users.as_ref(), Access::ReadOnly) {
                 Look::Gone => {}
                 Look::Unopened(e, verdict) => out.push(Finding {
                     object,
@@ -303,7 +311,8 @@ impl GcOptions {
             if !self.wanted(&object.name) {
                 continue;
             }
-            let j = match self.look(&object.name, users.as_ref(), Access::ReadWrite) {
+            let this = self.for_object(&object);
+            let j = match this.look(&object.name, users.as_ref(), Access::ReadWrite) {
                 Look::Gone => continue,
                 Look::Unopened(e, verdict) => {
                     report.foreign.push(Finding {
@@ -321,7 +330,7 @@ impl GcOptions {
                 _ => false,
             };
             let (verdict, outcome) = if removable && !self.dry_run {
-                match self.remove(&object.name, &j) {
+                match this.remove(&object.name, &j) {
                     Removal::Done => (j.verdict, Ok(true)),
                     Removal::Vanished => continue,
                     Removal::Spared(v) => (v, Ok(false)),
@@ -535,9 +544,9 @@ impl GcOptions {
         };
         let gone = abandoned_because(info, channel, initializing, seen);
         let kept = if info.is_some_and(|i| i.kind == Kind::SYNC) {
-            Some("a sync segment of `shmwire lock`/`signal`/`wait`")
+            Some("a sync segment (a lock and an event, kept for their next user)")
         } else if info.is_some_and(|i| i.persistent) {
-            Some("marked persistent (e.g. `shmwire create --persist`)")
+            Some("marked persistent by its creator")
         } else if channel.is_some_and(|c| c.queued && c.endpoints.is_empty()) {
             Some(
                 "a channel whose endpoints left cleanly with messages queued for a receiver \

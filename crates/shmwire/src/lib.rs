@@ -34,7 +34,10 @@
 //! [`SegmentOptions::raw`] drops the header: byte 0 of the OS object is byte 0 of the
 //! payload, for programs that do not speak shmwire. A raw segment named `frames` is what
 //! Python's `SharedMemory(name="frames")` or a C program calling `shm_open("/frames")` /
-//! `OpenFileMappingW(L"frames")` sees.
+//! `OpenFileMappingW(L"frames")` sees. Beware that on POSIX Python's resource tracker unlinks
+//! a segment that a process merely attached to when that process exits (CPython gh-82300):
+//! attach with `SharedMemory(name="frames", track=False)` (Python 3.13+), or call
+//! `resource_tracker.unregister(shm._name, "shared_memory")` right after attaching.
 //!
 //! # Names and namespaces
 //!
@@ -105,7 +108,7 @@ pub use inspect::{Inspection, SegmentState};
 pub use name::{Name, NameError, NameProblem};
 pub use segment::{Opened, Segment, SegmentOptions};
 pub use shmwire_platform::{Access, ListedObject, Liveness, ProcessId};
-pub use space::{shm_space, small_shm_note, ShmSpace, SMALL_SHM};
+pub use space::{shm_space, ShmSpace};
 
 /// Whether a call that opens an object by name may create it, as
 /// [`ChannelOptions::creation`](channel::ChannelOptions::creation) and
@@ -184,11 +187,18 @@ pub fn keep_stdio_from_children() {
     shmwire_platform::keep_stdio_from_children();
 }
 
-/// Lists the named shared-memory objects on this machine (Linux: `/dev/shm`).
+/// Lists the named shared-memory objects on this machine that this process can see.
 ///
 /// # Errors
 ///
-/// `Unsupported` where the OS cannot enumerate them (macOS; Windows for now).
+/// `Unsupported` where the OS cannot enumerate them (macOS); the OS error if the place they
+/// are listed from cannot be read.
+///
+/// # Platform-specific behavior
+///
+/// Linux: the files of `/dev/shm`. Windows: the sections of this session's `Local\`
+/// namespace and of the `Global\` one (`NtQueryDirectoryObject`), the latter marked
+/// [`ListedObject::global`]; sizes are page-rounded, and mode and owner are not given.
 pub fn list() -> std::io::Result<Vec<ListedObject>> {
     use shmwire_platform::Lifetime;
     shmwire_platform::Os::list()

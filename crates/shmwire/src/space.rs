@@ -1,6 +1,7 @@
-//! The room for segments: how big `/dev/shm` is, and what to tell people when it is too small.
-//! The advice is built by pure functions of a [`ShmSpace`], so it is unit-tested here without
-//! filling anything.
+//! The room for segments: how big `/dev/shm` is, and what [`crate::CreateError::NoSpace`] says
+//! when it is too full. The advice is built by pure functions of a [`ShmSpace`], so it is
+//! unit-tested here without filling anything. (Notes for people about a small `/dev/shm` are
+//! the CLI's; so will this advice be once `NoSpace`'s message carries only the facts.)
 
 use std::io;
 
@@ -8,7 +9,7 @@ pub use shmwire_platform::ShmSpace;
 
 /// Below this size a `/dev/shm` is called small: Docker gives containers 64 MiB by default,
 /// and a few video frames or tensors need more.
-pub const SMALL_SHM: u64 = 256 << 20;
+const SMALL_SHM: u64 = 256 << 20;
 
 /// How big the filesystem behind named shared memory is and how much of it is free (Linux:
 /// `statvfs("/dev/shm")`). All segments together must fit in it.
@@ -26,21 +27,6 @@ pub fn shm_space() -> io::Result<Option<ShmSpace>> {
     shmwire_platform::shm_space()
 }
 
-/// A note for people when `/dev/shm` is small (below [`SMALL_SHM`]): how big it is and how to
-/// raise it. `None` if it is not small. `shmwire ls` and `shmwire info` print it.
-pub fn small_shm_note(space: &ShmSpace) -> Option<String> {
-    if space.total >= SMALL_SHM {
-        return None;
-    }
-    Some(format!(
-        "{} is only {} ({} free), small as in a container (Docker's default is 64 MiB); raise it with {}",
-        space.path,
-        human(space.total),
-        human(space.free),
-        how_to_raise(space.path, 1)
-    ))
-}
-
 /// What [`crate::CreateError::NoSpace`] says after the OS error: how full the filesystem is and
 /// how to make room for `requested` more bytes. Empty when nothing is known (Windows, macOS,
 /// an unlimited `/dev/shm`).
@@ -50,7 +36,7 @@ pub(crate) fn no_space_advice(space: Option<&ShmSpace>, requested: u64) -> Strin
     };
     if let (Some(max), 0) = (s.max_objects, s.free_objects) {
         return format!(
-            "; {} holds as many objects as it may ({max}, its nr_inodes limit): remove segments that are no longer needed (`shmwire ls`, `shmwire rm`) or remount it with a larger nr_inodes",
+            "; {} holds as many objects as it may ({max}, its nr_inodes limit): remove segments that are no longer needed or remount it with a larger nr_inodes",
             s.path
         );
     }
@@ -137,21 +123,6 @@ mod tests {
     }
 
     #[test]
-    fn docker_default_is_small_and_the_note_says_how_to_raise_it() {
-        let note = small_shm_note(&space(64 * MIB, 60 * MIB)).expect("64 MiB is small");
-        assert_eq!(
-            note,
-            "/dev/shm is only 64 MiB (60 MiB free), small as in a container (Docker's default is \
-             64 MiB); raise it with `docker run --shm-size=1g`, `mount -o remount,size=1G \
-             /dev/shm` (as root), or in Kubernetes an `emptyDir` volume with `medium: Memory` \
-             mounted on /dev/shm"
-        );
-        assert!(small_shm_note(&space(SMALL_SHM - 1, 0)).is_some());
-        assert_eq!(small_shm_note(&space(SMALL_SHM, 0)), None);
-        assert_eq!(small_shm_note(&space(16 * GIB, GIB)), None);
-    }
-
-    #[test]
     fn no_space_in_a_small_dev_shm_suggests_a_size_that_fits() {
         // 64 MiB with 10 used: 100 MiB more needs 110 MiB, rounded up to 1 GiB.
         let a = no_space_advice(Some(&space(64 * MIB, 54 * MIB)), 100 * MIB);
@@ -203,8 +174,7 @@ mod tests {
         assert_eq!(
             no_space_advice(Some(&s), 4096),
             "; /dev/shm holds as many objects as it may (1000, its nr_inodes limit): remove \
-             segments that are no longer needed (`shmwire ls`, `shmwire rm`) or remount it with \
-             a larger nr_inodes"
+             segments that are no longer needed or remount it with a larger nr_inodes"
         );
         // Without an inode limit, a 0 count means nothing.
         s.max_objects = None;

@@ -187,10 +187,11 @@ fn child_owner_only() {
 
 #[test]
 fn another_user_cannot_open_an_owner_only_segment() {
-    if !is_root() {
-        eprintln!("skipped: needs root, to run a child as another user");
-        return;
-    }
+    require!(
+        "root",
+        is_root(),
+        "needs root, to run a child as another user"
+    );
     let exe = Executable::for_nobody();
     let c = Cleanup::unique("perm600");
     let seg = create(&c, 0o600);
@@ -232,10 +233,11 @@ fn child_read_for_others() {
 
 #[test]
 fn another_user_may_only_read_a_segment_made_readable_to_others() {
-    if !is_root() {
-        eprintln!("skipped: needs root, to run a child as another user");
-        return;
-    }
+    require!(
+        "root",
+        is_root(),
+        "needs root, to run a child as another user"
+    );
     let exe = Executable::for_nobody();
     let c = Cleanup::unique("perm644");
     let seg = create(&c, 0o644);
@@ -259,10 +261,11 @@ fn child_write_for_others() {
 
 #[test]
 fn another_user_may_write_a_segment_made_writable_to_others() {
-    if !is_root() {
-        eprintln!("skipped: needs root, to run a child as another user");
-        return;
-    }
+    require!(
+        "root",
+        is_root(),
+        "needs root, to run a child as another user"
+    );
     let exe = Executable::for_nobody();
     let c = Cleanup::unique("perm666");
     let seg = create(&c, 0o666);

@@ -15,7 +15,9 @@ const PY_PATTERN: &str =
     "def pattern(seed, n):\n    return bytes((i * 31 + seed * 7 + 1) % 256 for i in range(n))\n";
 
 /// Python's resource tracker unlinks, when the interpreter exits, every segment the process
-/// opened or created (Python 3.8 to 3.12); unregistering keeps it from touching ours.
+/// opened or created, even one it merely attached to (CPython gh-82300; Python 3.13 adds
+/// `track=False`, the default still tracks); unregistering keeps it from touching ours, and
+/// works on every version. The README gives the same advice.
 const PY_UNTRACK: &str = "from multiprocessing import resource_tracker\n\
                           def untrack(shm):\n    \
                           resource_tracker.unregister(shm._name, 'shared_memory')\n";
@@ -28,7 +30,11 @@ fn python(script: &str, args: &[&str]) -> Option<Output> {
     match probe {
         Ok(o) if o.status.success() => {}
         _ => {
-            eprintln!("note: python3 with multiprocessing.shared_memory not found; skipping");
+            common::require(
+                "python3",
+                false,
+                "python3 with multiprocessing.shared_memory not found",
+            );
             return None;
         }
     }
@@ -157,4 +163,47 @@ fn shmwire_opens_raw_a_segment_created_by_python() {
         Segment::open(c.name()),
         Err(OpenError::NotFound { .. })
     ));
+}
+
+/// The README's Python example, run as printed (with the segment's name in place of
+/// `frames`): it reads the segment, and the segment is still there once Python has exited
+/// (its resource tracker would otherwise unlink it: CPython gh-82300).
+#[test]
+fn the_readme_python_example_reads_and_leaves_the_segment_in_place() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let block = readme
+        .split("```python\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a ```python block in README.md");
+    // The block is indented as part of a list item.
+    let script: String = block
+        .lines()
+        .map(|l| l.strip_prefix("  ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(script.contains("name=\"frames\""), "{script}");
+
+    let c = Cleanup::unique("py-readme");
+    let seg = SegmentOptions::new()
+        .raw(true)
+        .create(c.name(), 64)
+        .unwrap();
+    seg.write_at(0, b"hello").unwrap();
+    let script = script.replace("\"frames\"", &format!("{:?}", c.name()));
+    let Some(out) = python(&script, &[]) else {
+        return;
+    };
+    assert_eq!(assert_python_ok(&out).trim(), "b'hello'");
+    // Still there by name for the next process (`seg` keeps only the mapping alive): Python
+    // neither unlinked it nor had its tracker unlink it.
+    let again = SegmentOptions::new()
+        .raw(true)
+        .open(c.name())
+        .expect("the segment outlives the Python process that attached to it");
+    let mut five = [0u8; 5];
+    again.read_at(0, &mut five).unwrap();
+    assert_eq!(&five, b"hello");
+    drop(seg);
 }

@@ -252,10 +252,7 @@ fn create_beyond_the_room_in_dev_shm_is_no_space_and_leaves_nothing_behind() {
     let limited = mounts
         .lines()
         .any(|l| l.split_whitespace().nth(1) == Some("/dev/shm") && l.contains("size="));
-    if !limited {
-        eprintln!("note: /dev/shm has no size limit; skipping");
-        return;
-    }
+    require!("shm-limit", limited, "/dev/shm has no size limit");
     let c = Cleanup::unique("nospace");
     match SegmentOptions::new().create(c.name(), 1 << 50) {
         Err(CreateError::NoSpace { name, .. }) => assert_eq!(name, c.name()),
@@ -737,10 +734,11 @@ fn an_owned_segment_is_removed_on_drop() {
 
 #[test]
 fn a_persisted_segment_outlives_its_creator_handle() {
-    if !shmwire::NAMES_OUTLIVE_HANDLES {
-        eprintln!("note: sections die with their last handle on this platform; skipping");
-        return;
-    }
+    require!(
+        "names-outlive-handles",
+        shmwire::NAMES_OUTLIVE_HANDLES,
+        "sections die with their last handle on this platform"
+    );
     let c = Cleanup::unique("persist");
     let mut seg = Segment::create(c.name(), 100).unwrap();
     seg.write_at(0, b"still here").unwrap();

@@ -30,7 +30,10 @@ pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
         if !shmwire::NAMES_OUTLIVE_HANDLES {
             spawn_holder(&args.target.name, args.target.global)?;
         }
-        println!("created {what}; it stays until `shmwire rm {name}`");
+        println!(
+            "created {what}; it stays until `{}`",
+            crate::advice::rm(name, args.target.global)
+        );
         return Ok(ExitCode::SUCCESS);
     }
     // Owned: held by this process, removed when it ends (Ctrl-C or SIGTERM).
@@ -50,10 +53,12 @@ pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
 pub(super) fn spawn_holder(name: &str, global: bool) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find the shmwire executable")?;
     let mut cmd = Command::new(exe);
-    cmd.arg("hold").arg(name);
+    cmd.arg("hold");
     if global {
         cmd.arg("--global");
     }
+    // `--`: a name may start with '-'.
+    cmd.arg("--").arg(name);
     // Nothing of ours stays attached to it: a caller reading our output must not wait for it.
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -14,6 +14,10 @@ use crate::units;
 #[derive(Debug, Default, Serialize)]
 pub struct Described {
     pub name: String,
+    /// In Windows' `Global\` namespace: commands about it take `--global`. `ls` says so of
+    /// the `Global\` sections it lists (never elsewhere than on Windows); `info` of a name
+    /// asked for with `--global`.
+    pub global: bool,
     /// "shmwire", "initializing", "foreign" (raw or another program's), "unreadable",
     /// "no-access" (ls only).
     pub state: &'static str,
@@ -105,6 +109,7 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
     let inspection = super::options(&args.target).inspect(name)?;
     let mut d = describe(&inspection);
+    d.global = args.target.global;
     let verdict = shmwire::gc::GcOptions::new()
         .global(args.target.global)
         .judge(name);
@@ -112,7 +117,12 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
         set_verdict(&mut d, v);
     }
     if let Ok(all) = shmwire::list() {
-        if let Some(o) = all.iter().find(|o| o.name == name) {
+        // The entry in the namespace asked for (there is only one elsewhere than on Windows).
+        let listed = all
+            .iter()
+            .find(|o| o.name == name && o.global == args.target.global)
+            .or_else(|| all.iter().find(|o| o.name == name));
+        if let Some(o) = listed {
             d.mode = o.mode.map(|m| format!("{m:03o}"));
             d.uid = o.uid;
         }
@@ -141,7 +151,10 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
         }
         SegmentState::Initializing => {
             println!("kind:      shmwire segment whose creator has not finished initializing it");
-            println!("           (if this lasts, the creator died while creating it: `shmwire rm {name}`)");
+            println!(
+                "           (if this lasts, the creator died while creating it: `{}`)",
+                crate::advice::rm(name, args.target.global)
+            );
         }
         SegmentState::Unreadable(why) => {
             println!("kind:      unreadable shmwire segment: {why}");
@@ -168,6 +181,6 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => println!("gc:        cannot tell ({e})"),
     }
-    super::ls::note_small_shm();
+    crate::advice::note_small_shm();
     Ok(ExitCode::SUCCESS)
 }

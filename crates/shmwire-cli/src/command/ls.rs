@@ -33,11 +33,12 @@ pub fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
             }
         };
         set_verdict(&mut d, &f.verdict);
+        d.global = o.global;
         d.mode = o.mode.map(|m| format!("{m:03o}"));
         d.uid = o.uid;
         rows.push(d);
     }
-    note_small_shm();
+    crate::advice::note_small_shm();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
@@ -47,9 +48,22 @@ pub fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
+    // Windows lists `Global\` sections too: a column says which namespace each name is in
+    // (`--global` reaches the `global` ones). Elsewhere there is one namespace, and no column.
+    let namespaces = rows.iter().any(|r| r.global);
+    let ns = |global: bool| match (namespaces, global) {
+        (false, _) => String::new(),
+        (true, false) => format!("{:<6}  ", "local"),
+        (true, true) => format!("{:<6}  ", "global"),
+    };
     println!(
-        "{:<w$}  {:>10}  {:>4}  {:<12}  {:<6}  CREATOR",
-        "NAME", "SIZE", "MODE", "KIND", "GC"
+        "{:<w$}  {}{:>10}  {:>4}  {:<12}  {:<6}  CREATOR",
+        "NAME",
+        if namespaces { "NS      " } else { "" },
+        "SIZE",
+        "MODE",
+        "KIND",
+        "GC"
     );
     for r in &rows {
         let kind = match r.state {
@@ -69,21 +83,13 @@ pub fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
             Some(word) => word,
         };
         println!(
-            "{:<w$}  {:>10}  {:>4}  {:<12}  {gc:<6}  {creator}",
+            "{:<w$}  {}{:>10}  {:>4}  {:<12}  {gc:<6}  {creator}",
             r.name,
+            ns(r.global),
             humansize::format_size(r.size, humansize::BINARY),
             r.mode.as_deref().unwrap_or("-"),
             kind,
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// On stderr, when `/dev/shm` is small (a container's 64 MiB, say): how big, how to raise it.
-pub(super) fn note_small_shm() {
-    if let Ok(Some(space)) = shmwire::shm_space() {
-        if let Some(note) = shmwire::small_shm_note(&space) {
-            eprintln!("note: {note}");
-        }
-    }
 }

@@ -48,3 +48,46 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+// ------------------------------------------------------------------ prerequisites
+
+/// The environment variable that turns a skip into a failure: a comma-separated list of the
+/// prerequisites that must be there (`root`, `setpriv`, `unshare`, `python3`, `shm-limit`,
+/// …), or `all`. CI sets it (`.ci/run`) to what it guarantees, so a test that CI expects to
+/// run cannot pass by skipping.
+pub const REQUIRE_VAR: &str = "SHMWIRE_TEST_REQUIRE";
+
+/// Whether `list` (the value of [`REQUIRE_VAR`]) names `prerequisite`, or says `all`.
+pub fn names_prerequisite(list: &str, prerequisite: &str) -> bool {
+    list.split(',')
+        .map(str::trim)
+        .any(|p| p == "all" || p == prerequisite)
+}
+
+/// `true` if the prerequisite is `met`. Otherwise the test fails if [`REQUIRE_VAR`] names
+/// `prerequisite`, and else prints `skipped: {why}` and returns `false` (the caller returns:
+/// see [`require!`](crate::require)).
+#[track_caller]
+pub fn require(prerequisite: &str, met: bool, why: &str) -> bool {
+    if met {
+        return true;
+    }
+    let list = std::env::var(REQUIRE_VAR).unwrap_or_default();
+    if names_prerequisite(&list, prerequisite) {
+        panic!("{why}, but {REQUIRE_VAR}={list} says {prerequisite:?} must be there");
+    }
+    eprintln!("skipped: {why} (with {REQUIRE_VAR}={prerequisite} this fails instead)");
+    false
+}
+
+/// `require!("root", is_root(), "needs root, to …")`: returns from the test (skips it) if the
+/// prerequisite is not met, or fails it if [`REQUIRE_VAR`] says the prerequisite must be
+/// there. See [`require`].
+#[macro_export]
+macro_rules! require {
+    ($prerequisite:literal, $met:expr, $why:expr $(,)?) => {
+        if !$crate::common::require($prerequisite, $met, $why) {
+            return;
+        }
+    };
+}

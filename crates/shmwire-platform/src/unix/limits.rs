@@ -12,7 +12,7 @@ pub(crate) fn is_too_many_open(e: &io::Error) -> bool {
 }
 
 /// `statvfs("/dev/shm")`, plus RAM + swap from `/proc/meminfo`.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(linux_like)]
 pub(crate) fn shm_space() -> io::Result<Option<ShmSpace>> {
     const PATH: &str = "/dev/shm";
     let st = rustix::fs::statvfs(PATH)?;
@@ -37,13 +37,13 @@ pub(crate) fn shm_space() -> io::Result<Option<ShmSpace>> {
 }
 
 /// POSIX systems without `/dev/shm` (macOS) have no filesystem limit of their own.
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(linux_like))]
 pub(crate) fn shm_space() -> io::Result<Option<ShmSpace>> {
     Ok(None)
 }
 
 /// `MemTotal` + `SwapTotal` of `/proc/meminfo`, in bytes.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(linux_like)]
 fn memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let kib = |key: &str| -> Option<u64> {
@@ -76,7 +76,7 @@ mod tests {
 
     /// Compared with what `df` would say: the numbers come from the filesystem mounted on
     /// `/dev/shm`, whatever that is here.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(linux_like)]
     #[test]
     fn dev_shm_space_is_that_of_its_filesystem() {
         let st = rustix::fs::statvfs("/dev/shm").expect("/dev/shm exists on Linux");

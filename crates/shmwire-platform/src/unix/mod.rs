@@ -159,11 +159,11 @@ impl Shm {
 /// `shm_open` opens, which takes no descriptor: an owner at its limit of open files must
 /// still be able to remove its segment. Elsewhere: open it and `fstat`.
 fn stat_name(path: &str) -> io::Result<rustix::fs::Stat> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(linux_like)]
     {
         Ok(rustix::fs::stat(format!("/dev/shm{path}"))?)
     }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    #[cfg(not(linux_like))]
     {
         let other = shm::open(path, shm::OFlags::RDONLY, Mode::empty())?;
         Ok(rustix::fs::fstat(&other)?)
@@ -172,7 +172,7 @@ fn stat_name(path: &str) -> io::Result<rustix::fs::Stat> {
 
 /// Gives the new object its size and, where the OS can, backs every page now.
 fn reserve(fd: &OwnedFd, size: u64) -> io::Result<()> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(linux_like)]
     {
         loop {
             match rustix::fs::fallocate(fd, rustix::fs::FallocateFlags::empty(), 0, size) {
@@ -290,7 +290,7 @@ impl Lifetime for Os {
     }
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(linux_like)]
 fn list_dev_shm() -> io::Result<Vec<ListedObject>> {
     use std::fs;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -307,13 +307,14 @@ fn list_dev_shm() -> io::Result<Vec<ListedObject>> {
             size: meta.len(),
             mode: Some(meta.permissions().mode() & 0o777),
             uid: Some(meta.uid()),
+            global: false,
         });
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(linux_like))]
 fn list_dev_shm() -> io::Result<Vec<ListedObject>> {
     Err(io::Error::new(
         io::ErrorKind::Unsupported,

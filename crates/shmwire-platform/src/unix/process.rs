@@ -64,7 +64,7 @@ fn exists(pid: u32) -> bool {
     )
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(linux_like)]
 fn probe(pid: u32) -> Option<Probe> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     Some(Probe {
@@ -74,7 +74,7 @@ fn probe(pid: u32) -> Option<Probe> {
 }
 
 /// Field 3 of `/proc/<pid>/stat`: the state letter (`Z` zombie, `X`/`x` dead).
-#[cfg(any(target_os = "linux", target_os = "android", test))]
+#[cfg(any(linux_like, test))]
 fn parse_stat_state(stat: &str) -> Option<char> {
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_ascii_whitespace().next()?.chars().next()
@@ -82,7 +82,7 @@ fn parse_stat_state(stat: &str) -> Option<char> {
 
 /// Field 22 of `/proc/<pid>/stat`. The command name (field 2) is in parentheses and may itself
 /// contain spaces and parentheses, so fields are counted after the last `)`.
-#[cfg(any(target_os = "linux", target_os = "android", test))]
+#[cfg(any(linux_like, test))]
 fn parse_stat_start_time(stat: &str) -> Option<u64> {
     let rest = &stat[stat.rfind(')')? + 1..];
     // After ')' come field 3 (state) onwards: starttime is field 22, the 20th here.
@@ -132,7 +132,7 @@ mod tests {
         assert_eq!(parse_stat_state("garbage"), None);
     }
 
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(linux_like)]
     #[test]
     fn a_zombie_is_dead_and_does_not_exist() {
         let mut child = std::process::Command::new("true").spawn().unwrap();

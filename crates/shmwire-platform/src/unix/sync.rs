@@ -13,12 +13,12 @@ use crate::{ObjectName, Os, WordWait};
 
 pub(crate) const KERNEL_SYNC_OBJECTS: bool = false;
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(linux_like)]
 pub(crate) const WORD_WAIT_MECHANISM: &str = "futex";
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(linux_like))]
 pub(crate) const WORD_WAIT_MECHANISM: &str = "polling (macOS fallback)";
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(linux_like)]
 impl WordWait for Os {
     fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> WaitOutcome {
         use rustix::io::Errno;
@@ -46,7 +46,7 @@ impl WordWait for Os {
     }
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(linux_like))]
 impl WordWait for Os {
     fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -> WaitOutcome {
         crate::sync::poll_wait(word, expected, timeout)

@@ -13,17 +13,17 @@ use std::io;
 
 use crate::Users;
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(linux_like)]
 pub(super) fn users() -> io::Result<Option<Users>> {
     linux::scan().map(Some)
 }
 
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
+#[cfg(not(linux_like))]
 pub(super) fn users() -> io::Result<Option<Users>> {
     Ok(None)
 }
 
-#[cfg(any(target_os = "linux", target_os = "android", test))]
+#[cfg(any(linux_like, test))]
 mod parse {
     /// The inode of a `/proc/<pid>/maps` line if it maps a file of device `major:minor`.
     ///
@@ -57,7 +57,7 @@ mod parse {
     }
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(linux_like)]
 mod linux {
     use std::fs;
     use std::io;

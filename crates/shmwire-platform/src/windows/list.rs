@@ -1,6 +1,7 @@
 //! Enumerating named sections: `NtOpenDirectoryObject` + `NtQueryDirectoryObject` over the
-//! session's `BaseNamedObjects` directory (the `Local\` namespace). One entry per call: Wine
-//! 8 implements only that mode (`STATUS_NOT_IMPLEMENTED` otherwise), and Windows supports it.
+//! session's `BaseNamedObjects` directory (the `Local\` namespace) and the machine's
+//! `\BaseNamedObjects` (the `Global\` one). One entry per call: Wine 8 implements only that
+//! mode (`STATUS_NOT_IMPLEMENTED` otherwise), and Windows supports it.
 //!
 //! # Safety
 //!
@@ -21,6 +22,7 @@ use windows_sys::Win32::System::RemoteDesktop::ProcessIdToSessionId;
 use windows_sys::Win32::System::Threading::GetCurrentProcessId;
 
 use super::OwnedHandle;
+use crate::Namespace;
 
 /// `OBJECT_DIRECTORY_INFORMATION` (not in windows-sys): one directory entry.
 #[repr(C)]
@@ -32,6 +34,7 @@ struct ObjectDirectoryInformation {
 const DIRECTORY_QUERY: u32 = 0x0001;
 const STATUS_MORE_ENTRIES: NTSTATUS = 0x0000_0105;
 const STATUS_NO_MORE_ENTRIES: NTSTATUS = 0x8000_001A_u32 as i32;
+const STATUS_ACCESS_DENIED: NTSTATUS = 0xC000_0022_u32 as i32;
 
 fn nt_error(status: NTSTATUS, what: &str) -> io::Error {
     io::Error::other(format!(
@@ -54,16 +57,34 @@ unsafe fn string(s: &UNICODE_STRING) -> String {
     String::from_utf16_lossy(units)
 }
 
-/// Names of the sections (file mappings) in this session's `Local\` namespace.
-pub(crate) fn section_names() -> io::Result<Vec<String>> {
+/// The sections (file mappings) in this session's `Local\` namespace and in the `Global\`
+/// one, sorted by name, `Local\` first. In session 0 (services), or if the session cannot be
+/// told, both namespaces are `\BaseNamedObjects`: its sections are listed once, as `Local\`.
+pub(crate) fn section_names() -> io::Result<Vec<(Namespace, String)>> {
     let mut session = 0u32;
     // SAFETY: a writable u32; no other preconditions.
     let ok = unsafe { ProcessIdToSessionId(GetCurrentProcessId(), &mut session) };
-    let path = if ok == 0 || session == 0 {
-        "\\BaseNamedObjects".to_owned()
+    let mut out: Vec<(Namespace, String)> = Vec::new();
+    if ok == 0 || session == 0 {
+        let names = sections_in("\\BaseNamedObjects")?;
+        out.extend(names.into_iter().map(|n| (Namespace::Local, n)));
     } else {
-        format!("\\Sessions\\{session}\\BaseNamedObjects")
-    };
+        let local = sections_in(&format!("\\Sessions\\{session}\\BaseNamedObjects"))?;
+        out.extend(local.into_iter().map(|n| (Namespace::Local, n)));
+        // Listing Global\ needs only DIRECTORY_QUERY, which every user has; should it be
+        // refused anyway, the session's own sections are still worth listing.
+        match sections_in("\\BaseNamedObjects") {
+            Ok(global) => out.extend(global.into_iter().map(|n| (Namespace::Global, n))),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {}
+            Err(e) => return Err(e),
+        }
+    }
+    out.sort_by(|a, b| (&a.1, a.0 == Namespace::Global).cmp(&(&b.1, b.0 == Namespace::Global)));
+    Ok(out)
+}
+
+/// Names of the sections in the object directory `path`.
+fn sections_in(path: &str) -> io::Result<Vec<String>> {
     let mut wide: Vec<u16> = path.encode_utf16().collect();
     let name = UNICODE_STRING {
         Length: (wide.len() * 2) as u16,
@@ -82,6 +103,12 @@ pub(crate) fn section_names() -> io::Result<Vec<String>> {
     // SAFETY: `attrs` and the string it points to outlive the call; `raw` receives a handle
     // that `OwnedHandle` closes.
     let status = unsafe { NtOpenDirectoryObject(&mut raw, DIRECTORY_QUERY, &attrs) };
+    if status == STATUS_ACCESS_DENIED {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("opening {path}: access denied"),
+        ));
+    }
     if status < 0 {
         return Err(nt_error(status, &format!("opening {path}")));
     }

@@ -483,13 +483,13 @@ impl Lifetime for Os {
 
     fn list() -> io::Result<Vec<ListedObject>> {
         let mut out = Vec::new();
-        for name in list::section_names()? {
+        for (namespace, name) in list::section_names()? {
             if name.contains(DERIVED_MARKER) {
                 continue;
             }
             let oname = ObjectName {
                 name: &name,
-                namespace: Namespace::Local,
+                namespace,
             };
             // The size needs a view; a section we may not open is listed with size 0.
             let size = Shm::open(oname, Access::ReadOnly)
@@ -500,6 +500,7 @@ impl Lifetime for Os {
                 size,
                 mode: None,
                 uid: None,
+                global: namespace == Namespace::Global,
             });
         }
         Ok(out)
