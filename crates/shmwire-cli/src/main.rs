@@ -45,16 +45,11 @@ fn report(err: &anyhow::Error) -> ExitCode {
     {
         return ExitCode::SUCCESS;
     }
+    // No message repeats its source (the library's errors keep it in `source()` only).
     let mut line = format!("shmwire: {err}");
-    let mut last = err.to_string();
     for cause in err.chain().skip(1) {
-        let c = cause.to_string();
-        // thiserror messages sometimes already include their source; do not say it twice.
-        if !last.contains(&c) {
-            line.push_str(": ");
-            line.push_str(&c);
-        }
-        last = c;
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
     }
     if let Some(hint) = advice::for_error(err) {
         line.push_str(&hint);

@@ -74,7 +74,7 @@ fn a_create_larger_than_dev_shm_is_one_sentence_with_advice_and_exit_2() {
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(
             err.starts_with(&format!(
-                "shmwire: cannot create segment {n:?} of {SIZE} bytes: not enough shared memory ("
+                "shmwire: cannot create segment {n:?} of {SIZE} bytes: not enough shared memory: "
             )),
             "{err}"
         );
@@ -155,7 +155,7 @@ fn in_a_small_dev_shm_ls_and_info_say_so_and_a_create_that_does_not_fit_says_how
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.starts_with(
-            &format!("shmwire: cannot create segment {second:?} of 10485760 bytes: not enough shared memory (")
+            &format!("shmwire: cannot create segment {second:?} of 10485760 bytes: not enough shared memory: ")
         ),
         "{err}"
     );
@@ -181,8 +181,8 @@ fn in_a_small_dev_shm_ls_and_info_say_so_and_a_create_that_does_not_fit_says_how
     assert_eq!(
         err,
         format!(
-            "shmwire: cannot create segment \"{first}-3\" of 1 bytes: not enough shared memory \
-             (No space left on device (os error 28)); /dev/shm holds as many objects as it may \
+            "shmwire: cannot create segment \"{first}-3\" of 1 bytes: not enough shared memory: \
+             No space left on device (os error 28); /dev/shm holds as many objects as it may \
              (4, its nr_inodes limit): remove segments that are no longer needed or remount it \
              with a larger nr_inodes (`shmwire ls` lists the segments; `shmwire gc` removes the \
              abandoned ones)\n"

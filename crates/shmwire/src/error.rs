@@ -46,12 +46,10 @@ pub enum CreateError {
         source: io::Error,
     },
     /// No memory to reserve the pages (`/dev/shm` or the commit limit is full), or no room for
-    /// one more object in `/dev/shm`. The message says how full `/dev/shm` is and how to raise
-    /// it (`docker run --shm-size`, `mount -o remount,size=`, Kubernetes `emptyDir`).
-    #[error(
-        "cannot create segment {name:?} of {size} bytes: not enough shared memory ({source}){}",
-        crate::space::no_space_advice(.space.as_ref(), *.size)
-    )]
+    /// one more object in `/dev/shm`. `space` says how full `/dev/shm` was (the `shmwire` CLI
+    /// turns it into advice: `docker run --shm-size`, `mount -o remount,size=`, Kubernetes
+    /// `emptyDir`).
+    #[error("cannot create segment {name:?} of {size} bytes: not enough shared memory")]
     NoSpace {
         /// Segment name.
         name: String,
@@ -64,7 +62,7 @@ pub enum CreateError {
     },
     /// This process or the system has too many files (handles) open (`EMFILE`, `ENFILE`): every
     /// open segment holds one.
-    #[error("cannot create segment {name:?}: too many files are open ({source}); drop segments no longer needed, or raise the limit of open files (`ulimit -n`)")]
+    #[error("cannot create segment {name:?}: too many files are open")]
     TooManyOpen {
         /// Segment name.
         name: String,

@@ -451,9 +451,17 @@ impl SegmentOptions {
                 HeaderState::Blank if older_than(shm, self.init_timeout) => {
                     return Err(OpenError::NotShmwire { name: n() })
                 }
-                HeaderState::Blank | HeaderState::Initializing => {
-                    patience.wait(name, self.init_timeout)?
+                // Blank for the whole wait: the same, where the OS records an object's age
+                // (it existed when the wait began, so it is older than the wait).
+                HeaderState::Blank => {
+                    patience
+                        .wait(name, self.init_timeout)
+                        .map_err(|e| match shm.changed() {
+                            Ok(Some(_)) => OpenError::NotShmwire { name: n() },
+                            _ => e,
+                        })?
                 }
+                HeaderState::Initializing => patience.wait(name, self.init_timeout)?,
             }
         }
     }

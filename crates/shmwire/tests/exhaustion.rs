@@ -120,6 +120,7 @@ fn larger_than_dev_shm_or_memory_is_no_space_with_advice_and_leaves_nothing() {
                 .create(c.name(), size)
                 .expect_err("a segment larger than /dev/shm");
             let text = err.to_string();
+            let has_source = std::error::Error::source(&err).is_some();
             let CreateError::NoSpace {
                 name,
                 size: s,
@@ -131,21 +132,20 @@ fn larger_than_dev_shm_or_memory_is_no_space_with_advice_and_leaves_nothing() {
             };
             assert_eq!((name.as_str(), s), (c.name(), size));
             assert_eq!((seen.path, seen.total), ("/dev/shm", space.total));
-            assert!(
-                text.starts_with(&format!(
-                    "cannot create segment {:?} of {size} bytes: not enough shared memory (",
+            // The facts only: the OS error is the source, the advice is the CLI's (from
+            // `space`, checked in its own tests).
+            assert_eq!(
+                text,
+                format!(
+                    "cannot create segment {:?} of {size} bytes: not enough shared memory",
                     c.name()
-                )),
-                "{text}"
+                )
             );
-            assert!(text.contains("; /dev/shm has "), "{text}");
-            assert!(text.contains(expect), "{text}");
-            if size <= memory {
-                assert!(text.contains("docker run --shm-size="), "{text}");
-                assert!(text.contains("mount -o remount,size="), "{text}");
-                assert!(text.contains("medium: Memory"), "{text}");
+            assert!(has_source, "the OS error is the source");
+            if expect == "RAM + swap" {
+                assert!(seen.memory.is_some_and(|m| size > m), "{seen:?}");
             } else {
-                assert!(text.contains("use a smaller segment"), "{text}");
+                assert!(size > seen.free, "{seen:?}");
             }
             assert!(!common::dev_shm_has(c.name()), "{text}");
             assert!(matches!(
@@ -195,12 +195,14 @@ fn child_fill() {
         matches!(&err, CreateError::NoSpace { name, space: Some(_), .. } if *name == failed),
         "{err:?}"
     );
-    assert!(
-        text.contains("free of 16 MiB (small, as in a container"),
-        "{text}"
-    );
-    assert!(text.contains("--shm-size=1g"), "{text}");
-    assert!(text.contains("size=1G /dev/shm"), "{text}");
+    assert!(text.ends_with("not enough shared memory"), "{text}");
+    let CreateError::NoSpace {
+        space: Some(seen), ..
+    } = &err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!((seen.path, seen.total), ("/dev/shm", 16 << 20), "{seen:?}");
 
     // Nothing half-created; the others are intact, seen through fresh handles.
     let names: BTreeSet<String> = segments.iter().map(|s| s.name().to_string()).collect();
@@ -274,10 +276,8 @@ fn child_objects() {
         panic!("{err:?}");
     };
     assert_eq!(seen.free_objects, 0);
-    assert!(
-        text.contains("/dev/shm holds as many objects as it may (8, its nr_inodes limit)"),
-        "{text}"
-    );
+    assert_eq!(seen.max_objects, Some(8), "{seen:?}");
+    assert!(text.ends_with("not enough shared memory"), "{text}");
     assert_eq!(dev_shm_names().len() as u64, room);
     drop(segments);
     assert!(dev_shm_names().is_empty());
@@ -439,15 +439,10 @@ fn too_many_open_files_is_a_typed_error_and_leaves_nothing() {
     let created: usize = child.expect_report("created").parse().unwrap();
     assert!(created >= FD_HEADROOM, "{created}");
     let text = child.expect_report("error");
-    assert!(
-        text.starts_with(&format!(
-            "cannot create segment \"{prefix}-{created}\": too many files are open ("
-        )),
-        "{text}"
-    );
-    assert!(
-        text.contains("raise the limit of open files (`ulimit -n`)"),
-        "{text}"
+    // The facts only (the OS error is the source; the advice is the CLI's).
+    assert_eq!(
+        text,
+        format!("cannot create segment \"{prefix}-{created}\": too many files are open")
     );
     child.wait_success();
     assert_no_trace_of(&prefix);

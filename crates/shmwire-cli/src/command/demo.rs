@@ -330,6 +330,7 @@ fn reader(name: &str, out: &Path) -> anyhow::Result<ExitCode> {
     let mut sink = Sink::File(OutFile::create(out)?);
     transfer::recv(
         &mut rx,
+        false,
         &mut sink,
         Some(PEER_TIMEOUT),
         &ProgressBar::hidden(),

@@ -36,7 +36,8 @@ pub fn run(args: LockArgs) -> anyhow::Result<ExitCode> {
         }
         Err(LockTimeoutError::Lock(e @ LockError::NotRecoverable { .. })) => {
             return Err(anyhow::Error::from(e).context(format!(
-                "cannot lock {name:?}; remove it with `shmwire rm {name}` to start afresh"
+                "cannot lock {name:?}; remove it with `{}` to start afresh",
+                crate::advice::rm(name, args.target.global)
             )))
         }
         Err(e) => return Err(e.into()),

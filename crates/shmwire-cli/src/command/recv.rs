@@ -26,6 +26,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     let progress = channels::waiting(format!("waiting for a sender on channel {name:?}"));
     let done = transfer::recv(
         &mut rx,
+        args.target.global,
         &mut sink,
         args.timeout,
         &progress,

@@ -50,7 +50,8 @@ pub fn open(target: &SyncTarget) -> anyhow::Result<Segment> {
         if found != EventMode::ManualReset {
             bail!(
                 "sync segment {name:?} has an auto-reset event (it was created without \
-                 --manual); remove it with `shmwire rm {name}` to change that"
+                 --manual); remove it with `{}` to change that",
+                crate::advice::rm(name, target.global)
             );
         }
     }

@@ -148,6 +148,7 @@ pub fn send(
 /// is not committed then.
 pub fn recv(
     rx: &mut spsc::Receiver,
+    global: bool,
     sink: &mut Sink,
     timeout: Option<Duration>,
     progress: &ProgressBar,
@@ -173,7 +174,7 @@ pub fn recv(
     };
     result.map_err(|e| {
         let discarded = sink.discarded();
-        let clear = format!("`shmwire rm {name}` clears it");
+        let clear = format!("`{}` clears it", crate::advice::rm(&name, global));
         match e {
             StreamRecvError::Timeout => No(format!(
                 "timed out after {} waiting for a sender on channel {name:?}",

@@ -11,8 +11,9 @@
 //! # let name = format!("doc-sync-{}", std::process::id());
 //! // Every process runs this; the first one creates and initializes.
 //! let (seg, _) = Segment::options().open_or_create(&name, 4096, |seg| {
-//!     RobustMutex::init_in(seg, 0).expect("room for the mutex");
-//!     Event::init_in(seg, 128, EventMode::AutoReset).expect("room for the event");
+//!     RobustMutex::init_in(seg, 0)?;
+//!     Event::init_in(seg, 128, EventMode::AutoReset)?;
+//!     Ok(())
 //! })?;
 //! let lock = RobustMutex::open_in(&seg, 0)?;
 //! let ready = Event::open_in(&seg, 128)?;

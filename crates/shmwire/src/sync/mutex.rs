@@ -428,7 +428,8 @@ impl std::fmt::Debug for Imp {
 /// use shmwire::{Segment, sync::RobustMutex};
 /// # let name = format!("doc-mutex-{}", std::process::id());
 /// let (seg, _) = Segment::options().open_or_create(&name, 4096, |seg| {
-///     RobustMutex::init_in(seg, 0).expect("room for the mutex");
+///     RobustMutex::init_in(seg, 0)?;
+///     Ok(())
 /// })?;
 /// let mutex = RobustMutex::open_in(&seg, 0)?;
 /// {
