@@ -136,7 +136,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use shmwire_platform::{FileMap, FileMapping, Namespace, ObjectName, View};
 
-use crate::region::Region;
+use crate::view::Mapping;
 use crate::{CreationMode, Name};
 
 pub use error::{FileOpenError, FlushError, ReadError, ViewAccessError, ViewError};
@@ -682,7 +682,7 @@ impl MappedFile {
         // `len = 0`), so `[delta, delta + len)` lies inside it; it is readable, and writable
         // iff `access.is_writable()` (ReadWrite and CopyOnWrite views are mapped writable);
         // the region is dropped before the view (field order in `FileView`).
-        let region = unsafe { Region::new(view.as_ptr().add(delta), len, access.is_writable()) };
+        let region = unsafe { Mapping::new(view.as_ptr().add(delta), len, access.is_writable()) };
         Ok(FileView {
             region,
             view,
@@ -707,7 +707,7 @@ fn align_down(offset: u64, granularity: u64) -> (u64, usize) {
 #[derive(Debug)]
 pub struct FileView {
     // Field order matters: `region` points into `view`, which unmaps on drop.
-    region: Region,
+    region: Mapping,
     view: View,
     map: Arc<FileMap>,
     path: Arc<Path>,
@@ -759,6 +759,7 @@ impl FileView {
     /// [`ViewAccessError::OutOfRange`] if the range is not inside the view.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), ViewAccessError> {
         self.region
+            .region()
             .read(offset, buf)
             .ok_or_else(|| self.out_of_range(offset, buf.len()))
     }
@@ -778,6 +779,7 @@ impl FileView {
             });
         }
         self.region
+            .region()
             .write(offset, data)
             .ok_or_else(|| self.out_of_range(offset, data.len()))
     }

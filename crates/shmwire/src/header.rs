@@ -323,7 +323,7 @@ pub(crate) enum HeaderState {
 }
 
 /// Classifies the header in `page` (a region of at least one page over the object).
-pub(crate) fn classify(page: &crate::region::Region) -> HeaderState {
+pub(crate) fn classify(page: &crate::view::Region<'_>) -> HeaderState {
     use std::sync::atomic::Ordering;
     // ORDERING: Acquire — pairs with the Release store of INIT_READY in `Segment::publish`:
     // once we see it, the header fields (and initial payload) written before it are visible

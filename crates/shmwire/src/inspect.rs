@@ -45,11 +45,11 @@ impl SegmentOptions {
 /// What the object behind `seg`, a raw segment over the whole object, holds.
 pub(crate) fn inspect_raw(name: &str, seg: &Segment) -> Inspection {
     let os_size = seg.len();
-    let region = &seg.payload;
+    let region = seg.payload.region();
     let state = if os_size < header::PAYLOAD_OFFSET {
         SegmentState::Foreign
     } else {
-        match header::classify(region) {
+        match header::classify(&region) {
             // Includes fresh zero pages: a raw segment, or a creator that has not written
             // its header yet; they cannot be told apart without waiting.
             HeaderState::Blank | HeaderState::Foreign => SegmentState::Foreign,

@@ -91,10 +91,10 @@ pub mod gc;
 mod header;
 mod inspect;
 mod name;
-mod region;
 mod segment;
 mod space;
 pub mod sync;
+mod view;
 
 use std::fmt;
 

@@ -2,11 +2,12 @@
 //!
 //! # Safety
 //!
-//! The only unsafe code builds [`Region`]s over a segment's [`View`]. Invariants: each region
-//! lies inside the view (create sizes the view to hold header and payload; open validates the
-//! header's offsets against the mapped size first), is writable only if the view is, and
-//! never outlives the view: `Segment` declares its regions before `view`, so they are dropped
-//! first, and temporary regions in `open` are not used after the view moves.
+//! The only unsafe code builds [`Mapping`]s over a segment's [`View`] (answering the
+//! contract of `Mapping::new` in `view.rs`). Invariants: each mapping lies inside the view
+//! (create sizes the view to hold header and payload; open validates the header's offsets
+//! against the mapped size first), is writable only if the view is, and never outlives the
+//! view: `Segment` declares its mappings before `view`, so they are dropped first, and the
+//! temporary one in `open` is not used after the view moves.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -18,7 +19,7 @@ use shmwire_platform::{
 };
 
 use crate::header::{self, HeaderState, SegmentInfo};
-use crate::region::Region;
+use crate::view::{Mapping, Region};
 use crate::{
     AccessError, CreateError, InitError, Kind, Name, OpenError, OpenOrCreateError, RemoveError,
 };
@@ -291,7 +292,8 @@ impl SegmentOptions {
             let h = seg
                 .header
                 .as_ref()
-                .expect("header mode has a header region");
+                .expect("header mode has a header region")
+                .region();
             // The magic goes in last, in one atomic store, so a waiting opener sees either
             // zeros (still being created) or the whole magic, never a torn prefix that it
             // would take for another program's data.
@@ -384,9 +386,9 @@ impl SegmentOptions {
             })?;
         // SAFETY: the view is `len` bytes, mapped readable (and writable if ReadWrite) and
         // lives as long as the Segment that will own both it and this temporary region.
-        let whole = unsafe { Region::new(view.as_ptr(), view.len(), false) };
-        self.wait_published(&name, &shm, &whole, &mut patience)?;
-        let info = self.decode(&name, &whole, size)?;
+        let whole = unsafe { Mapping::new(view.as_ptr(), view.len(), false) };
+        self.wait_published(&name, &shm, &whole.region(), &mut patience)?;
+        let info = self.decode(&name, &whole.region(), size)?;
         let (offset, psize) = (info.payload_offset, info.size);
         Ok(Segment::assemble(
             name,
@@ -431,7 +433,7 @@ impl SegmentOptions {
         &self,
         name: &Name,
         shm: &Shm,
-        whole: &Region,
+        whole: &Region<'_>,
         patience: &mut Patience,
     ) -> Result<(), OpenError> {
         let n = || name.as_str().to_owned();
@@ -468,7 +470,7 @@ impl SegmentOptions {
 
     /// Phase 3 of [`open`](Self::open): copies the header fields out (never trusting them in
     /// place) and validates them, and the kind asked for.
-    fn decode(&self, name: &Name, whole: &Region, size: u64) -> Result<SegmentInfo, OpenError> {
+    fn decode(&self, name: &Name, whole: &Region<'_>, size: u64) -> Result<SegmentInfo, OpenError> {
         let n = || name.as_str().to_owned();
         let mut bytes = [0u8; header::FIELDS_LEN];
         whole
@@ -620,8 +622,8 @@ pub struct Segment {
     name: Name,
     namespace: Namespace,
     info: Option<SegmentInfo>,
-    header: Option<Region>,
-    pub(crate) payload: Region,
+    header: Option<Mapping>,
+    pub(crate) payload: Mapping,
     owned: bool,
     // Field order matters: the regions above point into `view`, which unmaps on drop.
     _view: View,
@@ -678,10 +680,10 @@ impl Segment {
         // view so; open validated the header against the mapped size); the view is readable,
         // writable iff `writable`, and outlives the regions (field order in `Segment`).
         let payload =
-            unsafe { Region::new(view.as_ptr().add(off), payload_len as usize, writable) };
+            unsafe { Mapping::new(view.as_ptr().add(off), payload_len as usize, writable) };
         let header = (payload_offset > 0).then(|| {
             // SAFETY: the header page `[0, off)` is inside the view; as above.
-            unsafe { Region::new(view.as_ptr(), off, writable) }
+            unsafe { Mapping::new(view.as_ptr(), off, writable) }
         });
         Segment {
             name,
@@ -699,6 +701,7 @@ impl Segment {
     fn publish(&self) {
         if let Some(h) = &self.header {
             let state = h
+                .region()
                 .atomic_u32(header::INIT_STATE_OFFSET)
                 .expect("the creator's header is writable and aligned");
             // ORDERING: Release — makes the header fields and any initial payload written
@@ -762,6 +765,7 @@ impl Segment {
     /// [`AccessError::OutOfRange`] if the range is not inside the payload.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), AccessError> {
         self.payload
+            .region()
             .read(offset, buf)
             .ok_or_else(|| self.out_of_range(offset, buf.len()))
     }
@@ -779,6 +783,7 @@ impl Segment {
             });
         }
         self.payload
+            .region()
             .write(offset, data)
             .ok_or_else(|| self.out_of_range(offset, data.len()))
     }
@@ -787,18 +792,23 @@ impl Segment {
     /// counters shared with other processes. `None` if misaligned, out of bounds, or the
     /// segment is read-only.
     pub fn atomic_u32(&self, offset: u64) -> Option<&AtomicU32> {
-        self.payload.atomic_u32(offset)
+        self.payload.region().atomic_u32(offset)
     }
 
     /// The `AtomicU64` at payload `offset` (8-aligned, in bounds, read-write segment).
     pub fn atomic_u64(&self, offset: u64) -> Option<&AtomicU64> {
-        self.payload.atomic_u64(offset)
+        self.payload.region().atomic_u64(offset)
     }
 
     /// Start of the payload, for zero-copy use. Other processes may write these bytes at any
     /// time; reading or writing through the pointer is up to you (stay within [`len`](Self::len)).
     pub fn as_ptr(&self) -> *const u8 {
         self.payload.as_ptr()
+    }
+
+    /// Whether the segment is mapped read-write.
+    pub(crate) fn is_writable(&self) -> bool {
+        self.payload.is_writable()
     }
 
     /// Start of the payload for writing, or `None` if the segment is read-only.

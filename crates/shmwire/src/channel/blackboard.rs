@@ -28,7 +28,6 @@
 //! in the middle of a write, which leaves only the copy it was writing odd: the next writer
 //! writes that version again, into that copy (and if it dies too, the complete one is still
 //! untouched).
-#![allow(unsafe_code)]
 
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -40,10 +39,11 @@ use super::peers::Role;
 use super::ring::Mem;
 use super::wait::Patience;
 use super::{
-    round_up, ChannelOpenError, ChannelOptions, Core, Data, Flavor, RecvError, RecvTimeoutError,
+    round_up, ChannelOpenError, ChannelOptions, Core, Flavor, RecvError, RecvTimeoutError,
     TryRecvError, Wanted,
 };
 use crate::sync::shim::{self, AtomicU64, Ordering};
+use crate::view::Region;
 
 /// Reads retried this many times while the writer keeps overwriting, then fail.
 const READ_RETRIES: usize = 1000;
@@ -81,7 +81,6 @@ fn check<T>(core: &Core, stride: u64) -> Result<(), ChannelOpenError> {
 #[derive(Debug)]
 pub struct Writer<T: Pod> {
     core: Core,
-    data: Data,
     stride: u64,
     version: u64,
     _t: PhantomData<fn(T)>,
@@ -103,7 +102,7 @@ impl<T: Pod> Writer<T> {
         let data = core.data();
         // ORDERING: Acquire — pairs with the Release stores of the seqs by the last writer.
         let seqs = [0, 1].map(|i| {
-            data.atomic_u64(i * 8)
+            data.at::<AtomicU64>(i * 8)
                 .map_or(0, |s| s.load(Ordering::Acquire))
         });
         // Continue after the newest complete version: a version a killed writer left odd is
@@ -112,7 +111,6 @@ impl<T: Pod> Writer<T> {
         let version = seqs.iter().map(|s| s / 2).max().unwrap_or(0);
         Ok(Writer {
             core,
-            data,
             stride,
             version,
             _t: PhantomData,
@@ -133,8 +131,8 @@ impl<T: Pod> Writer<T> {
         self.core.producer().bell.ring(self.core.kernel(0));
     }
 
-    fn board(&self) -> Board<'_, Data> {
-        board(&self.data, self.stride)
+    fn board(&self) -> Board<'_, Region<'_>> {
+        board(self.core.data(), self.stride)
     }
 
     /// The version of the last value written (0: none yet).
@@ -147,7 +145,6 @@ impl<T: Pod> Writer<T> {
 #[derive(Debug)]
 pub struct Reader<T: Pod> {
     core: Core,
-    data: Data,
     stride: u64,
     _t: PhantomData<fn() -> T>,
 }
@@ -163,10 +160,8 @@ impl<T: Pod> Reader<T> {
         let (opts, wanted, stride) = wanted::<T>(opts);
         let core = Core::open(name, &opts, &wanted, Role::Recv, None)?;
         check::<T>(&core, stride)?;
-        let data = core.data();
         Ok(Reader {
             core,
-            data,
             stride,
             _t: PhantomData,
         })
@@ -184,7 +179,7 @@ impl<T: Pod> Reader<T> {
 
     fn look(&self) -> Result<Option<(u64, T)>, Failure> {
         let mut value = T::zeroed();
-        match board(&self.data, self.stride).read(bytemuck::bytes_of_mut(&mut value)) {
+        match board(self.core.data(), self.stride).read(bytemuck::bytes_of_mut(&mut value)) {
             Some(0) => Ok(None),
             Some(v) => Ok(Some((v, value))),
             None => Err(Failure::Corrupt(
@@ -252,13 +247,13 @@ impl<T: Pod> Reader<T> {
 /// or loom-checked memory in the models): seqs at 0 and 8, copies at [`copy_at`].
 pub(crate) struct Board<'a, M: Mem> {
     pub(crate) seqs: [&'a AtomicU64; 2],
-    pub(crate) mem: &'a M,
+    pub(crate) mem: M,
     pub(crate) stride: u64,
 }
 
-fn board(data: &Data, stride: u64) -> Board<'_, Data> {
+fn board(data: Region<'_>, stride: u64) -> Board<'_, Region<'_>> {
     let seq = |i: u64| {
-        data.atomic_u64(i * 8)
+        data.at::<AtomicU64>(i * 8)
             .expect("the seq words are inside the validated data area")
     };
     Board {
@@ -350,7 +345,8 @@ mod tests {
         w.write(&1);
         w.write(&2);
         // Killed writing version 3: its copy (3 mod 2) is left odd.
-        let seq = |v: u64| r.data.atomic_u64(v % 2 * 8).unwrap();
+        let data = r.core.data();
+        let seq = |v: u64| data.at::<AtomicU64>(v % 2 * 8).unwrap();
         seq(3).store(2 * 3 - 1, Ordering::Relaxed);
         drop(w);
         // The replacement dies in its first write, after marking its copy odd.
@@ -382,8 +378,9 @@ mod tests {
         let _remove = Remove(&name);
         let opts = ChannelOptions::new();
         let r = Reader::<u64>::open(&name, &opts).unwrap();
-        r.data
-            .atomic_u64(0)
+        r.core
+            .data()
+            .at::<AtomicU64>(0)
             .unwrap()
             .store(u64::MAX, Ordering::Relaxed);
         let mut w = Writer::<u64>::open(&name, &opts).unwrap();

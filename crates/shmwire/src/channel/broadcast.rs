@@ -34,7 +34,6 @@
 //! an Acquire fence and loads `seq` again: if it changed, the copy may be torn and is
 //! discarded as lagged. A publisher killed mid-message leaves `tail` before it: the message
 //! was never visible.
-#![allow(unsafe_code)]
 
 use std::time::{Duration, Instant};
 
@@ -44,10 +43,11 @@ use super::peers::Role;
 use super::ring::Mem;
 use super::wait::Patience;
 use super::{
-    ChannelOpenError, ChannelOptions, Core, Data, Flavor, RecvError, RecvTimeoutError, SendError,
+    ChannelOpenError, ChannelOptions, Core, Flavor, RecvError, RecvTimeoutError, SendError,
     TryRecvError,
 };
 use crate::sync::shim::{self, AtomicU64, Ordering};
+use crate::view::Region;
 
 /// Default number of slots.
 pub const DEFAULT_CAPACITY: u64 = 256;
@@ -59,7 +59,6 @@ const SWEEP_EVERY: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub struct Publisher {
     core: Core,
-    data: Data,
     slots: Slots,
     tail: u64,
     last_sweep: Instant,
@@ -77,12 +76,10 @@ impl Publisher {
         let (wanted, _) = layout(name, opts, Flavor::Broadcast, DEFAULT_CAPACITY)?;
         let core = Core::open(name, opts, &wanted, Role::Send, Some("publisher"))?;
         let slots = check_slots(&core)?;
-        let data = core.data();
         // ORDERING: Acquire — pairs with the Release store of `tail` by a previous publisher.
         let tail = core.producer().cursor.load(Ordering::Acquire);
         Ok(Publisher {
             core,
-            data,
             slots,
             tail,
             last_sweep: Instant::now(),
@@ -122,8 +119,8 @@ impl Publisher {
         Ok(())
     }
 
-    fn lanes(&self) -> Lanes<'_, Data> {
-        lanes(&self.core, &self.data, self.slots)
+    fn lanes(&self) -> Lanes<'_, Region<'_>> {
+        lanes(&self.core, self.slots)
     }
 
     /// Publishes a plain-old-data value as its bytes.
@@ -165,7 +162,6 @@ impl Publisher {
 #[derive(Debug)]
 pub struct Subscriber {
     core: Core,
-    data: Data,
     slots: Slots,
     next: u64,
 }
@@ -203,15 +199,9 @@ impl Subscriber {
         let (wanted, _) = layout(name, opts, Flavor::Broadcast, DEFAULT_CAPACITY)?;
         let core = Core::open(name, opts, &wanted, Role::Recv, None)?;
         let slots = check_slots(&core)?;
-        let data = core.data();
         // ORDERING: Acquire — pairs with the Release store of `tail` in `send`.
         let next = core.producer().cursor.load(Ordering::Acquire);
-        Ok(Subscriber {
-            core,
-            data,
-            slots,
-            next,
-        })
+        Ok(Subscriber { core, slots, next })
     }
 
     /// The channel's name.
@@ -220,13 +210,8 @@ impl Subscriber {
     }
 
     fn recv_with<E: FromFailure>(&mut self, patience: Patience) -> Result<Vec<u8>, E> {
-        let Subscriber {
-            core,
-            data,
-            slots,
-            next,
-        } = self;
-        let l = lanes(core, data, *slots);
+        let Subscriber { core, slots, next } = self;
+        let l = lanes(core, *slots);
         let got = core.wait(0, patience, &mut || match l.look(next) {
             None => Ok(None),
             Some(Look::Message(m)) => Ok(Some(m)),
@@ -330,15 +315,16 @@ fn seq_of(m: u64) -> u64 {
 pub(crate) struct Lanes<'a, M: Mem> {
     pub(crate) tail: &'a AtomicU64,
     pub(crate) ctl: &'a [SlotCtl],
-    pub(crate) mem: &'a M,
+    pub(crate) mem: M,
     pub(crate) slots: Slots,
 }
 
-fn lanes<'a>(core: &'a Core, data: &'a Data, slots: Slots) -> Lanes<'a, Data> {
+fn lanes(core: &Core, slots: Slots) -> Lanes<'_, Region<'_>> {
+    let mem = core.data();
     Lanes {
         tail: &core.producer().cursor,
-        ctl: slots.ctl(data),
-        mem: data,
+        ctl: slots.ctl(&mem),
+        mem,
         slots,
     }
 }

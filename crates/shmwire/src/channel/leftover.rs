@@ -82,21 +82,13 @@ pub(crate) fn examine(seg: &Segment) -> Option<Leftover> {
 
 /// The peer table of the channel in `seg`, a read-write raw segment over the whole object.
 fn peers(seg: &Segment) -> Option<&RawPeers> {
-    let end = PAYLOAD_OFFSET + DATA;
-    let base = seg.as_mut_ptr()?;
-    if seg.len() < end {
+    // The whole control page must be there, as for an endpoint.
+    if seg.len() < PAYLOAD_OFFSET + DATA {
         return None;
     }
-    // SAFETY: the mapping is writable (`as_mut_ptr` is `Some`), page-aligned, and holds the
-    // header page and the channel's control page (`len >= PAYLOAD_OFFSET + DATA`), which
-    // contains the peer table at PEERS (a multiple of its 128-byte alignment); `RawPeers` is
-    // made of atomics only, so other processes writing it concurrently is fine; the
-    // reference lives as long as the borrow of `seg`, whose mapping outlives it.
-    Some(unsafe {
-        &*base
-            .add((PAYLOAD_OFFSET + PEERS as u64) as usize)
-            .cast::<RawPeers>()
-    })
+    seg.payload
+        .region()
+        .at::<RawPeers>(PAYLOAD_OFFSET + PEERS as u64)
 }
 
 /// The removal handshake, as the last endpoint to leave does it (`Core::drop`): reaps the

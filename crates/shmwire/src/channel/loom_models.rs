@@ -11,6 +11,7 @@
 //! * Waits use `WaitStrategy::Block` and timeouts that never fire (`Timeouts::Never`), so a
 //!   lost wake-up is a deadlock that loom reports; the crash models let timeouts fire so
 //!   that recovery runs.
+#![allow(unsafe_code)]
 
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::AtomicU8;
@@ -168,7 +169,7 @@ fn slots_queue<'a, M: Mem>(
     ctl: &'a [SlotCtl],
     mem: &'a M,
     slots: Slots,
-) -> Queue<'a, M> {
+) -> Queue<'a, &'a M> {
     Queue {
         tail: &lines.0.cursor,
         head: &lines.1.cursor,

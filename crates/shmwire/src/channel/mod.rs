@@ -59,15 +59,13 @@
 //! [`ChannelOptions::message_type`] records the type's size and name in the channel, so an
 //! endpoint expecting another type gets [`ChannelOpenError::Mismatch`].
 //!
-//! # Safety
+//! # Memory
 //!
-//! Endpoints keep raw pointers into their own segment's mapping, which lives as long as the
-//! endpoint (`Core::seg`). The control structures (peer table, cursor lines) lie at fixed
-//! offsets of the first payload page, checked at open to be inside the read-write mapping
-//! and aligned; they are made of atomics only, so other processes writing them concurrently
-//! is allowed. Message bytes are copied with `ptr::copy` after every offset and length was
-//! checked against the data area's size, which is a private copy made at open.
-#![allow(unsafe_code)]
+//! Endpoints view their own segment's mapping through `crate::view` (no unsafe code here):
+//! the control structures (peer table, cursor lines) are atomics-only types at fixed offsets
+//! of the first payload page, checked at open to be inside the read-write mapping; message
+//! bytes are copied in and out with bounds checks against the data area's size, a private
+//! copy made at open.
 
 pub mod blackboard;
 pub mod broadcast;
@@ -76,19 +74,19 @@ mod leftover;
 #[cfg(all(test, loom))]
 mod loom_models;
 pub mod mpmc;
-mod peers;
+pub(crate) mod peers;
 mod ring;
 pub mod spsc;
 pub mod stream;
 mod wait;
 
 use std::cell::Cell;
-use std::ptr::NonNull;
 use std::sync::Arc;
 
 use bytemuck::{Pod, Zeroable};
 use shmwire_platform::{KernelSemaphore, NamedSemaphore};
 
+pub use crate::view::{Lent, LentMut};
 pub use error::{
     ChannelOpenError, RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError,
     TrySendError,
@@ -98,6 +96,7 @@ pub(crate) use leftover::{examine, retire, unretire, Leftover};
 pub use wait::WaitStrategy;
 
 use crate::sync::shim::{AtomicU32, AtomicU64, Ordering};
+use crate::view::{Region, SharedAtomics};
 use crate::{CreationMode, Kind, OpenError, OpenOrCreateError, Segment, SegmentOptions};
 use peers::{AttachError, RawPeers, Role, Ticket};
 use wait::{Ended, Patience, RawBell};
@@ -322,7 +321,6 @@ pub(crate) struct Core {
     /// `None` until attached (an endpoint refused at attach detaches nothing).
     ticket: Option<Ticket>,
     strategy: WaitStrategy,
-    base: NonNull<u8>,
     /// Windows: the kernel semaphores behind the producer's and the consumer's bell.
     kernel: [Option<NamedSemaphore>; 2],
     /// When the peers' liveness was last checked.
@@ -339,10 +337,6 @@ impl std::fmt::Debug for Core {
             .finish()
     }
 }
-
-// SAFETY: `base` points into `seg`'s mapping, which moves with the endpoint; nothing is tied
-// to the thread that opened it (Windows kernel semaphores are usable from any thread).
-unsafe impl Send for Core {}
 
 impl Core {
     /// Opens (or creates) the channel `name` of `wanted`'s flavor and attaches in `role`.
@@ -422,11 +416,12 @@ impl Core {
             }
         };
         let info = validate(&seg, name, wanted)?;
-        let Some(base) = seg.as_mut_ptr().and_then(NonNull::new) else {
+        // The control page is viewed in place (`Core::at`): it needs a read-write mapping.
+        if !seg.is_writable() {
             return Err(ChannelOpenError::ReadOnly {
                 name: name.to_owned(),
             });
-        };
+        }
         let kernel = if shmwire_platform::KERNEL_SYNC_OBJECTS {
             let bell = |offset: usize| {
                 NamedSemaphore::open_or_create(
@@ -452,7 +447,6 @@ impl Core {
             role,
             ticket: None,
             strategy: opts.wait,
-            base,
             kernel,
             last_sweep: Cell::new(std::time::Instant::now()),
         };
@@ -476,15 +470,14 @@ impl Core {
         Ok(core)
     }
 
-    /// The structure `T` at payload offset `off` of the control page.
-    fn at<T>(&self, off: usize) -> &T {
-        debug_assert!(off + std::mem::size_of::<T>() <= DATA as usize);
-        debug_assert!(off % std::mem::align_of::<T>() == 0);
-        // SAFETY: the control page `[0, DATA)` is inside the read-write payload (`validate`
-        // checked the payload is at least `DATA` bytes; `base` came from `as_mut_ptr`); the
-        // payload is page-aligned and `off` is a multiple of `T`'s alignment (constants,
-        // asserted above); `T` is made of atomics; the mapping lives as long as `self.seg`.
-        unsafe { &*self.base.as_ptr().add(off).cast::<T>() }
+    /// The structure `T` at payload offset `off` of the control page (constants, checked
+    /// against the layout at compile time; the page is inside the validated payload).
+    fn at<T: SharedAtomics>(&self, off: usize) -> &T {
+        self.seg
+            .payload
+            .region()
+            .at::<T>(off as u64)
+            .expect("the control structures lie inside the validated, writable control page")
     }
 
     pub(crate) fn peers(&self) -> &RawPeers {
@@ -510,14 +503,13 @@ impl Core {
         self.consumer().bell.ring(self.kernel(1));
     }
 
-    /// The data area, as a pointer and length (validated at open).
-    pub(crate) fn data(&self) -> Data {
-        // SAFETY: `validate` checked `DATA + data_len <= seg.len()`.
-        let ptr = unsafe { self.base.as_ptr().add(DATA as usize) };
-        Data {
-            ptr,
-            len: self.info.data_len as usize,
-        }
+    /// The data area (validated at open: `DATA + data_len` fits the payload).
+    pub(crate) fn data(&self) -> Region<'_> {
+        self.seg
+            .payload
+            .region()
+            .sub(DATA, self.info.data_len as usize)
+            .expect("the data area was validated at open")
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -715,135 +707,7 @@ fn validate(seg: &Segment, name: &str, wanted: &Wanted) -> Result<ChannelInfo, C
     Ok(info)
 }
 
-/// The data area of a channel: bounds-checked copies in and out.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Data {
-    ptr: *mut u8,
-    len: usize,
-}
-
-// SAFETY: `ptr` points into the mapping of the endpoint that made this `Data` and holds it
-// next to its `Core` (which is `Send`); the mapping moves with the endpoint and is not tied to
-// a thread. Endpoints stay `!Sync`: they take `&mut self` to send and receive.
-unsafe impl Send for Data {}
-
-impl Data {
-    fn check(&self, off: u64, len: usize) -> Option<usize> {
-        let start = usize::try_from(off).ok()?;
-        (start.checked_add(len)? <= self.len).then_some(start)
-    }
-
-    /// Copies `src` to `off`; `None` (nothing copied) if out of bounds.
-    #[must_use]
-    pub(crate) fn write(&self, off: u64, src: &[u8]) -> Option<()> {
-        let start = self.check(off, src.len())?;
-        // SAFETY: in bounds of the data area (checked), which is mapped read-write for the
-        // endpoint's lifetime; `src` is the caller's memory, not inside the mapping.
-        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.ptr.add(start), src.len()) };
-        Some(())
-    }
-
-    /// Copies `dst.len()` bytes from `off`; `None` if out of bounds.
-    #[must_use]
-    pub(crate) fn read(&self, off: u64, dst: &mut [u8]) -> Option<()> {
-        let start = self.check(off, dst.len())?;
-        // SAFETY: as in `write`; `dst` is the caller's buffer.
-        unsafe { std::ptr::copy_nonoverlapping(self.ptr.add(start), dst.as_mut_ptr(), dst.len()) };
-        Some(())
-    }
-
-    /// The address of `[off, off + len)`; `None` if out of bounds.
-    pub(crate) fn range(&self, off: u64, len: usize) -> Option<*mut u8> {
-        let start = self.check(off, len)?;
-        // SAFETY: in bounds (checked).
-        Some(unsafe { self.ptr.add(start) })
-    }
-
-    /// The `AtomicU64` at `off` (8-aligned, in bounds).
-    pub(crate) fn atomic_u64(&self, off: u64) -> Option<&AtomicU64> {
-        let start = self.check(off, 8)?;
-        if start % 8 != 0 {
-            return None;
-        }
-        // SAFETY: in bounds and aligned (the area is page-aligned); atomics may alias
-        // memory that other processes write; the mapping outlives the endpoint that made
-        // this `Data` and every borrow of it is shorter (callers hold `&self`).
-        Some(unsafe { &*self.ptr.add(start).cast::<AtomicU64>() })
-    }
-}
-
 /// Rounds `n` up to a multiple of `to` (a power of two).
 pub(crate) fn round_up(n: u64, to: u64) -> u64 {
     (n + to - 1) & !(to - 1)
-}
-
-/// A message lent in place from shared memory: what [`spsc::RecvGuard`] and
-/// [`mpmc::RecvGuard`] dereference to. Its bytes stay valid and unchanged by well-behaved
-/// peers while the guard lives.
-///
-/// There is no safe `&[u8]` view: the bytes are in shared memory, which a hostile process
-/// could change while the slice lives. Copy them ([`read_at`](Self::read_at),
-/// [`to_vec`](Self::to_vec)), use the pointer, or [`as_slice`](Self::as_slice) (unsafe).
-#[derive(Debug)]
-pub struct Lent {
-    ptr: *mut u8,
-    len: usize,
-}
-
-impl Lent {
-    /// `[ptr, ptr + len)` must lie inside a channel's data area (checked by the callers,
-    /// who got it from [`Data::range`]) and stay mapped while the `Lent` is reachable (it
-    /// lives inside a guard that borrows the endpoint).
-    fn new(ptr: *mut u8, len: usize) -> Lent {
-        Lent { ptr, len }
-    }
-
-    /// The message's length.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the message is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Start of the message, valid for [`len`](Self::len) bytes while the guard lives.
-    pub fn as_ptr(&self) -> *const u8 {
-        self.ptr
-    }
-
-    /// Copies bytes from `offset` of the message into `buf`; `false` (nothing copied) if
-    /// the range is outside the message.
-    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> bool {
-        let fits = offset.checked_add(buf.len()).is_some_and(|e| e <= self.len);
-        if fits {
-            // SAFETY: inside the message (checked), which is inside the channel's data area
-            // (constructor contract), mapped while the guard holding us lives.
-            unsafe {
-                std::ptr::copy_nonoverlapping(self.ptr.add(offset), buf.as_mut_ptr(), buf.len())
-            };
-        }
-        fits
-    }
-
-    /// A copy of the message.
-    pub fn to_vec(&self) -> Vec<u8> {
-        let mut v = vec![0; self.len];
-        self.read_at(0, &mut v);
-        v
-    }
-
-    /// The message as a slice, without copying.
-    ///
-    /// # Safety
-    ///
-    /// No process may write these bytes while the slice lives. A well-behaved sender does
-    /// not (the bytes are not free before the guard drops); a buggy or hostile process with
-    /// write access to the channel could, which is why this is `unsafe`.
-    pub unsafe fn as_slice(&self) -> &[u8] {
-        // SAFETY: in bounds and mapped (see `read_at`); no concurrent writer is the
-        // caller's promise.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
-    }
 }

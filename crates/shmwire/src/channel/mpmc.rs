@@ -56,7 +56,6 @@
 //! spin for ever; a length larger than a slot is [`RecvError::Corrupt`]. Positions move by
 //! wrapping addition: a cursor a hostile peer set near `u64::MAX` is wrong data, not an
 //! overflow.
-#![allow(unsafe_code)]
 
 use std::time::Duration;
 
@@ -67,10 +66,11 @@ use super::peers::{Role, Ticket};
 use super::ring::Mem;
 use super::wait::Patience;
 use super::{
-    round_up, ChannelOpenError, ChannelOptions, Core, Data, Flavor, Lent, RecvError,
+    round_up, ChannelOpenError, ChannelOptions, Core, Flavor, Lent, LentMut, RecvError,
     RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError, Wanted,
 };
 use crate::sync::shim::{AtomicU64, Ordering};
+use crate::view::Region;
 
 /// Default number of slots.
 pub const DEFAULT_CAPACITY: u64 = 1024;
@@ -166,15 +166,9 @@ impl Slots {
     }
 
     /// The slot controls at the start of `data`.
-    pub(crate) fn ctl<'d>(&self, data: &'d Data) -> &'d [SlotCtl] {
-        let len = (self.n * CTL) as usize;
-        let ptr = data
-            .range(0, len)
-            .expect("slot controls are inside the validated data area");
-        // SAFETY: `[ptr, ptr + n * 16)` is inside the data area (checked by `range`), which
-        // is page-aligned (so 8-aligned for `SlotCtl`) and mapped read-write while `data`'s
-        // endpoint lives; `SlotCtl` is two atomics, so other processes may write it.
-        unsafe { std::slice::from_raw_parts(ptr.cast::<SlotCtl>(), self.n as usize) }
+    pub(crate) fn ctl<'d>(&self, data: &Region<'d>) -> &'d [SlotCtl] {
+        data.slice::<SlotCtl>(0, self.n as usize)
+            .expect("slot controls are inside the validated, page-aligned data area")
     }
 
     pub(crate) fn payload(&self, i: u64) -> u64 {
@@ -246,7 +240,7 @@ pub(crate) struct Queue<'a, M: Mem> {
     pub(crate) tail: &'a AtomicU64,
     pub(crate) head: &'a AtomicU64,
     pub(crate) ctl: &'a [SlotCtl],
-    pub(crate) mem: &'a M,
+    pub(crate) mem: M,
     pub(crate) slots: Slots,
 }
 
@@ -417,18 +411,19 @@ impl<M: Mem> Queue<'_, M> {
 }
 
 /// The queue of an endpoint's channel.
-fn queue<'a>(core: &'a Core, data: &'a Data, slots: Slots) -> Queue<'a, Data> {
+fn queue(core: &Core, slots: Slots) -> Queue<'_, Region<'_>> {
+    let mem = core.data();
     Queue {
         tail: &core.producer().cursor,
         head: &core.consumer().cursor,
-        ctl: slots.ctl(data),
-        mem: data,
+        ctl: slots.ctl(&mem),
+        mem,
         slots,
     }
 }
 
 /// Recovery with liveness checks of the claimers, waking everyone if it freed a slot.
-fn recover(core: &Core, q: &Queue<'_, Data>) {
+fn recover(core: &Core, q: &Queue<'_, Region<'_>>) {
     let peers = core.peers();
     if q.recover(&|index, gen| peers.claimer_alive(index, gen)) {
         core.ring_both();
@@ -439,7 +434,6 @@ fn recover(core: &Core, q: &Queue<'_, Data>) {
 #[derive(Debug)]
 pub struct Sender {
     core: Core,
-    data: Data,
     slots: Slots,
 }
 
@@ -453,8 +447,7 @@ impl Sender {
         let (wanted, _) = layout(name, opts, Flavor::Mpmc, DEFAULT_CAPACITY)?;
         let core = Core::open(name, opts, &wanted, Role::Send, None)?;
         let slots = check_slots(&core)?;
-        let data = core.data();
-        Ok(Sender { core, data, slots })
+        Ok(Sender { core, slots })
     }
 
     /// The channel's name.
@@ -472,8 +465,8 @@ impl Sender {
         self.slots.size
     }
 
-    fn queue(&self) -> Queue<'_, Data> {
-        queue(&self.core, &self.data, self.slots)
+    fn queue(&self) -> Queue<'_, Region<'_>> {
+        queue(&self.core, self.slots)
     }
 
     fn claim<E: FromFailure>(&self, len: u64, patience: Patience) -> Result<Claim, E> {
@@ -599,10 +592,16 @@ impl Sender {
         patience: Patience,
     ) -> Result<SendLoan<'_>, E> {
         let c = self.claim(len as u64, patience)?;
+        let sender = &*self;
+        let lent = sender
+            .core
+            .data()
+            .lend_mut(sender.slots.payload(c.slot), len)
+            .expect("slot payloads are inside the validated data area");
         Ok(SendLoan {
-            sender: self,
+            sender,
             claim: Some(c),
-            len,
+            lent,
         })
     }
 
@@ -623,64 +622,35 @@ impl Sender {
 }
 
 /// A slot lent to write one message in place; [`send`](Self::send) publishes it, dropping
-/// it frees the slot unsent (receivers skip it).
+/// it frees the slot unsent (receivers skip it). Write it through [`LentMut`]'s methods
+/// (`write_at`, `as_mut_ptr`, …).
 ///
 /// The bytes are in shared memory: they start with whatever was there before.
 #[derive(Debug)]
 #[must_use = "a loan publishes nothing unless sent"]
 pub struct SendLoan<'a> {
-    sender: &'a mut Sender,
+    sender: &'a Sender,
     claim: Option<Claim>,
-    len: usize,
+    lent: LentMut<'a>,
+}
+
+impl<'a> std::ops::Deref for SendLoan<'a> {
+    type Target = LentMut<'a>;
+    fn deref(&self) -> &LentMut<'a> {
+        &self.lent
+    }
+}
+
+impl<'a> std::ops::DerefMut for SendLoan<'a> {
+    fn deref_mut(&mut self) -> &mut LentMut<'a> {
+        &mut self.lent
+    }
 }
 
 impl SendLoan<'_> {
-    fn claim(&self) -> Claim {
-        self.claim.expect("a live loan holds its claim")
-    }
-
-    /// Bytes lent.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the loan is of 0 bytes.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Start of the lent bytes, valid for [`len`](Self::len) bytes while the loan lives.
-    pub fn as_mut_ptr(&mut self) -> *mut u8 {
-        let s = &self.sender;
-        s.data
-            .range(s.slots.payload(self.claim().slot), self.len)
-            .expect("slot payloads are inside the validated data area")
-    }
-
-    /// Copies `data` into the loan at `offset`.
-    ///
-    /// # Panics
-    ///
-    /// If `offset + data.len()` exceeds [`len`](Self::len) (a bug of the caller).
-    pub fn write_at(&mut self, offset: usize, data: &[u8]) {
-        let ok = offset
-            .checked_add(data.len())
-            .is_some_and(|e| e <= self.len);
-        assert!(
-            ok,
-            "write of {} bytes at {offset} outside a loan of {}",
-            data.len(),
-            self.len
-        );
-        let s = &self.sender;
-        s.data
-            .write(s.slots.payload(self.claim().slot) + offset as u64, data)
-            .expect("inside the slot (checked)");
-    }
-
-    /// Publishes the message (all [`len`](Self::len) bytes).
+    /// Publishes the message (all [`len`](LentMut::len) bytes).
     pub fn send(self) {
-        let len = self.len;
+        let len = self.lent.len();
         self.send_len(len);
     }
 
@@ -691,9 +661,9 @@ impl SendLoan<'_> {
     /// If `len` exceeds the loan.
     pub fn send_len(mut self, len: usize) {
         assert!(
-            len <= self.len,
+            len <= self.lent.len(),
             "cannot send {len} bytes of a loan of {}",
-            self.len
+            self.lent.len()
         );
         let c = self.claim.take().expect("a live loan holds its claim");
         self.sender.queue().finish_send(c, len as u64);
@@ -716,7 +686,6 @@ impl Drop for SendLoan<'_> {
 #[derive(Debug)]
 pub struct Receiver {
     core: Core,
-    data: Data,
     slots: Slots,
 }
 
@@ -730,8 +699,7 @@ impl Receiver {
         let (wanted, _) = layout(name, opts, Flavor::Mpmc, DEFAULT_CAPACITY)?;
         let core = Core::open(name, opts, &wanted, Role::Recv, None)?;
         let slots = check_slots(&core)?;
-        let data = core.data();
-        Ok(Receiver { core, data, slots })
+        Ok(Receiver { core, slots })
     }
 
     /// The channel's name.
@@ -749,8 +717,8 @@ impl Receiver {
         self.slots.size
     }
 
-    fn queue(&self) -> Queue<'_, Data> {
-        queue(&self.core, &self.data, self.slots)
+    fn queue(&self) -> Queue<'_, Region<'_>> {
+        queue(&self.core, self.slots)
     }
 
     /// Frees a read slot and wakes a sender waiting for room.
@@ -898,14 +866,16 @@ impl Receiver {
 
     fn recv_ref_with<E: FromFailure>(&mut self, patience: Patience) -> Result<RecvGuard<'_>, E> {
         let (c, len) = self.claim(patience)?;
-        let ptr = self
-            .data
-            .range(self.slots.payload(c.slot), len as usize)
+        let receiver = &*self;
+        let lent = receiver
+            .core
+            .data()
+            .lend(receiver.slots.payload(c.slot), len as usize)
             .expect("slot payloads are inside the validated data area");
         Ok(RecvGuard {
-            receiver: self,
+            receiver,
             claim: c,
-            lent: Lent::new(ptr, len as usize),
+            lent,
         })
     }
 
@@ -919,14 +889,14 @@ impl Receiver {
 /// [`Lent`]'s methods (`read_at`, `to_vec`, `as_ptr`, …).
 #[derive(Debug)]
 pub struct RecvGuard<'a> {
-    receiver: &'a mut Receiver,
+    receiver: &'a Receiver,
     claim: Claim,
-    lent: Lent,
+    lent: Lent<'a>,
 }
 
-impl std::ops::Deref for RecvGuard<'_> {
-    type Target = Lent;
-    fn deref(&self) -> &Lent {
+impl<'a> std::ops::Deref for RecvGuard<'a> {
+    type Target = Lent<'a>;
+    fn deref(&self) -> &Lent<'a> {
         &self.lent
     }
 }

@@ -70,7 +70,19 @@ pub(crate) trait Mem {
     fn word(&self, off: u64) -> Option<&AtomicU64>;
 }
 
-impl Mem for super::Data {
+impl<T: Mem> Mem for &T {
+    fn put(&self, off: u64, src: &[u8]) -> Option<()> {
+        (**self).put(off, src)
+    }
+    fn get(&self, off: u64, dst: &mut [u8]) -> Option<()> {
+        (**self).get(off, dst)
+    }
+    fn word(&self, off: u64) -> Option<&AtomicU64> {
+        (**self).word(off)
+    }
+}
+
+impl Mem for crate::view::Region<'_> {
     fn put(&self, off: u64, src: &[u8]) -> Option<()> {
         self.write(off, src)
     }
@@ -78,7 +90,7 @@ impl Mem for super::Data {
         self.read(off, dst)
     }
     fn word(&self, off: u64) -> Option<&AtomicU64> {
-        self.atomic_u64(off)
+        self.at::<AtomicU64>(off)
     }
 }
 
@@ -181,7 +193,7 @@ pub(crate) struct Consumer {
 pub(crate) struct Ring<'a, M: Mem> {
     pub(crate) producer: &'a Line,
     pub(crate) consumer: &'a Line,
-    pub(crate) mem: &'a M,
+    pub(crate) mem: M,
     pub(crate) capacity: u64,
 }
 
@@ -453,7 +465,7 @@ mod tests {
         }
     }
 
-    fn pop(ring: &Ring<'_, Vec8>, c: &mut Consumer) -> Option<Vec<u8>> {
+    fn pop<M: Mem>(ring: &Ring<'_, M>, c: &mut Consumer) -> Option<Vec<u8>> {
         let f = ring.peek(c).unwrap()?;
         let mut out = vec![0; f.len as usize];
         ring.mem.get(f.payload, &mut out).unwrap();

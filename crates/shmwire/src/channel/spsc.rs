@@ -33,7 +33,6 @@
 //! assert_eq!(rx.recv_value::<[f32; 2]>()?, [1.5, 2.5]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-#![allow(unsafe_code)]
 
 use std::time::Duration;
 
@@ -44,9 +43,10 @@ use super::peers::Role;
 use super::ring::{self, Consumer, Found, Producer, Reserved, Ring};
 use super::wait::Patience;
 use super::{
-    ChannelOpenError, ChannelOptions, Core, Data, Flavor, Lent, RecvError, RecvTimeoutError,
+    ChannelOpenError, ChannelOptions, Core, Flavor, Lent, LentMut, RecvError, RecvTimeoutError,
     SendError, SendTimeoutError, TryRecvError, TrySendError, Wanted,
 };
+use crate::view::Region;
 
 /// Default ring size: 1 MiB.
 pub const DEFAULT_CAPACITY: u64 = 1 << 20;
@@ -92,11 +92,11 @@ fn check_ring(core: &Core) -> Result<u64, ChannelOpenError> {
     }
 }
 
-fn ring<'a>(core: &'a Core, data: &'a Data) -> Ring<'a, Data> {
+fn ring(core: &Core) -> Ring<'_, Region<'_>> {
     Ring {
         producer: core.producer(),
         consumer: core.consumer(),
-        mem: data,
+        mem: core.data(),
         capacity: core.info.capacity,
     }
 }
@@ -105,7 +105,6 @@ fn ring<'a>(core: &'a Core, data: &'a Data) -> Ring<'a, Data> {
 #[derive(Debug)]
 pub struct Sender {
     core: Core,
-    data: Data,
     state: Producer,
 }
 
@@ -119,9 +118,8 @@ impl Sender {
     pub fn open(name: &str, opts: &ChannelOptions) -> Result<Sender, ChannelOpenError> {
         let core = Core::open(name, opts, &wanted(name, opts)?, Role::Send, Some("sender"))?;
         check_ring(&core)?;
-        let data = core.data();
-        let state = ring(&core, &data).producer();
-        Ok(Sender { core, data, state })
+        let state = ring(&core).producer();
+        Ok(Sender { core, state })
     }
 
     /// The channel's name.
@@ -144,8 +142,8 @@ impl Sender {
         if len > max {
             return Err(Failure::TooLarge { len, max });
         }
-        let Sender { core, data, state } = self;
-        let ring = ring(core, data);
+        let Sender { core, state } = self;
+        let ring = ring(core);
         core.wait(1, patience, &mut || {
             ring.reserve(state, len, want).map_err(Failure::Corrupt)
         })
@@ -155,7 +153,8 @@ impl Sender {
         let r = self
             .reserve(msg.len() as u64, ring::placement(msg.as_ptr()), patience)
             .map_err(|f| self.core.fail(f))?;
-        self.data
+        self.core
+            .data()
             .write(r.payload(), msg)
             .expect("a reserved payload is inside the ring");
         self.commit(r, msg.len() as u64);
@@ -163,8 +162,7 @@ impl Sender {
     }
 
     fn commit(&mut self, r: Reserved, len: u64) {
-        ring(&self.core, &self.data).commit(&mut self.state, r, len);
-        self.core.producer().bell.ring(self.core.kernel(0));
+        commit(&self.core, &mut self.state, r, len);
     }
 
     /// Sends `msg` if there is room now.
@@ -266,21 +264,22 @@ impl Sender {
         let r = self
             .reserve(len as u64, ring::IN_PLACE, patience)
             .map_err(|f| self.core.fail(f))?;
-        let ptr = self
-            .data
-            .range(r.payload(), len)
+        let Sender { core, state } = self;
+        let lent = core
+            .data()
+            .lend_mut(r.payload(), len)
             .expect("a reserved payload is inside the ring");
         Ok(SendLoan {
-            sender: self,
+            core,
+            state,
             reserved: r,
-            ptr,
-            len,
+            lent,
         })
     }
 
     fn wait_received_with<E: FromFailure>(&mut self, patience: Patience) -> Result<(), E> {
-        let Sender { core, data, state } = self;
-        let ring = ring(core, data);
+        let Sender { core, state } = self;
+        let ring = ring(core);
         core.wait(1, patience, &mut || Ok(ring.drained(state).then_some(())))
             .map_err(|f| core.fail(f))
     }
@@ -332,68 +331,36 @@ impl Sender {
 }
 
 /// Bytes of the ring lent to write one message in place. [`send`](Self::send) publishes
-/// it; dropping the loan publishes nothing.
+/// it; dropping the loan publishes nothing. Write it through [`LentMut`]'s methods
+/// (`write_at`, `as_mut_ptr`, …).
 ///
 /// The bytes are in shared memory: they start with whatever was there before.
 #[derive(Debug)]
 #[must_use = "a loan publishes nothing unless sent"]
 pub struct SendLoan<'a> {
-    sender: &'a mut Sender,
+    core: &'a Core,
+    state: &'a mut Producer,
     reserved: Reserved,
-    ptr: *mut u8,
-    len: usize,
+    lent: LentMut<'a>,
+}
+
+impl<'a> std::ops::Deref for SendLoan<'a> {
+    type Target = LentMut<'a>;
+    fn deref(&self) -> &LentMut<'a> {
+        &self.lent
+    }
+}
+
+impl<'a> std::ops::DerefMut for SendLoan<'a> {
+    fn deref_mut(&mut self) -> &mut LentMut<'a> {
+        &mut self.lent
+    }
 }
 
 impl SendLoan<'_> {
-    /// Bytes lent.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether the loan is of 0 bytes.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Start of the lent bytes, valid for [`len`](Self::len) bytes until the loan is sent
-    /// or dropped.
-    pub fn as_mut_ptr(&mut self) -> *mut u8 {
-        self.ptr
-    }
-
-    /// Copies `data` into the loan at `offset`.
-    ///
-    /// # Panics
-    ///
-    /// If `offset + data.len()` exceeds the loan (a bug of the caller).
-    pub fn write_at(&mut self, offset: usize, data: &[u8]) {
-        let end = offset.checked_add(data.len());
-        assert!(
-            end.is_some_and(|e| e <= self.len),
-            "write of {} bytes at {offset} outside a loan of {}",
-            data.len(),
-            self.len
-        );
-        // SAFETY: in bounds of the loan (checked), which is inside the ring's data area,
-        // mapped read-write while the sender (borrowed by the loan) lives.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(offset), data.len()) };
-    }
-
-    /// The lent bytes as a slice, to fill in place (e.g. decode a frame into it).
-    ///
-    /// # Safety
-    ///
-    /// No other process may access these bytes while the slice lives. The receiver does not
-    /// before the loan is sent; a process that writes into the ring's free space (a buggy or
-    /// hostile peer with write access) breaks this, which is why this is `unsafe`.
-    pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: in bounds and mapped (see `write_at`); exclusivity is the caller's promise.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
-    }
-
-    /// Publishes the message (all [`len`](Self::len) bytes).
+    /// Publishes the message (all [`len`](LentMut::len) bytes).
     pub fn send(self) {
-        let len = self.len;
+        let len = self.lent.len();
         self.send_len(len);
     }
 
@@ -404,22 +371,30 @@ impl SendLoan<'_> {
     /// If `len` exceeds the loan.
     pub fn send_len(self, len: usize) {
         assert!(
-            len <= self.len,
+            len <= self.lent.len(),
             "cannot send {len} bytes of a loan of {}",
-            self.len
+            self.lent.len()
         );
         let SendLoan {
-            sender, reserved, ..
+            core,
+            state,
+            reserved,
+            ..
         } = self;
-        sender.commit(reserved, len as u64);
+        commit(core, state, reserved, len as u64);
     }
+}
+
+/// Publishes a reserved record and rings the data bell.
+fn commit(core: &Core, state: &mut Producer, r: Reserved, len: u64) {
+    ring(core).commit(state, r, len);
+    core.producer().bell.ring(core.kernel(0));
 }
 
 /// The receiving end of an SPSC channel.
 #[derive(Debug)]
 pub struct Receiver {
     core: Core,
-    data: Data,
     state: Consumer,
 }
 
@@ -439,9 +414,8 @@ impl Receiver {
             Some("receiver"),
         )?;
         check_ring(&core)?;
-        let data = core.data();
-        let state = ring(&core, &data).consumer();
-        Ok(Receiver { core, data, state })
+        let state = ring(&core).consumer();
+        Ok(Receiver { core, state })
     }
 
     /// The channel's name.
@@ -455,16 +429,15 @@ impl Receiver {
     }
 
     fn next(&mut self, patience: Patience) -> Result<Found, Failure> {
-        let Receiver { core, data, state } = self;
-        let ring = ring(core, data);
+        let Receiver { core, state } = self;
+        let ring = ring(core);
         core.wait(0, patience, &mut || {
             ring.peek(state).map_err(Failure::Corrupt)
         })
     }
 
     fn release(&mut self, f: Found) {
-        ring(&self.core, &self.data).release(&mut self.state, f);
-        self.core.consumer().bell.ring(self.core.kernel(1));
+        release(&self.core, &mut self.state, f);
     }
 
     fn recv_vec<E: FromFailure>(&mut self, patience: Patience) -> Result<Vec<u8>, E> {
@@ -482,7 +455,8 @@ impl Receiver {
         let len = f.len as usize;
         buf.clear();
         buf.resize(len, 0);
-        self.data
+        self.core
+            .data()
             .read(f.payload, buf)
             .expect("a checked record is inside the ring");
         self.release(f);
@@ -557,7 +531,8 @@ impl Receiver {
         let bytes = bytemuck::bytes_of_mut(&mut value);
         let ok = f.len == bytes.len() as u64;
         if ok {
-            self.data
+            self.core
+                .data()
                 .read(f.payload, bytes)
                 .expect("a checked record is inside the ring");
         }
@@ -637,14 +612,16 @@ impl Receiver {
 
     fn recv_ref_with<E: FromFailure>(&mut self, patience: Patience) -> Result<RecvGuard<'_>, E> {
         let found = self.next(patience).map_err(|f| self.core.fail(f))?;
-        let ptr = self
-            .data
-            .range(found.payload, found.len as usize)
+        let Receiver { core, state } = self;
+        let lent = core
+            .data()
+            .lend(found.payload, found.len as usize)
             .expect("a checked record is inside the ring");
         Ok(RecvGuard {
-            receiver: self,
+            core,
+            state,
             found,
-            lent: Lent::new(ptr, found.len as usize),
+            lent,
             release: true,
         })
     }
@@ -669,9 +646,10 @@ impl Receiver {
 /// guard is dropped. Read it through [`Lent`]'s methods (`read_at`, `to_vec`, `as_ptr`, …).
 #[derive(Debug)]
 pub struct RecvGuard<'a> {
-    receiver: &'a mut Receiver,
+    core: &'a Core,
+    state: &'a mut Consumer,
     found: Found,
-    lent: Lent,
+    lent: Lent<'a>,
     /// Whether dropping the guard frees the message (false after [`RecvGuard::reject`]).
     release: bool,
 }
@@ -687,9 +665,9 @@ impl RecvGuard<'_> {
     }
 }
 
-impl std::ops::Deref for RecvGuard<'_> {
-    type Target = Lent;
-    fn deref(&self) -> &Lent {
+impl<'a> std::ops::Deref for RecvGuard<'a> {
+    type Target = Lent<'a>;
+    fn deref(&self) -> &Lent<'a> {
         &self.lent
     }
 }
@@ -697,7 +675,13 @@ impl std::ops::Deref for RecvGuard<'_> {
 impl Drop for RecvGuard<'_> {
     fn drop(&mut self) {
         if self.release {
-            self.receiver.release(self.found);
+            release(self.core, self.state, self.found);
         }
     }
+}
+
+/// Frees a received record and rings the space bell.
+fn release(core: &Core, state: &mut Consumer, f: Found) {
+    ring(core).release(state, f);
+    core.consumer().bell.ring(core.kernel(1));
 }

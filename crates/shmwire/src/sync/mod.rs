@@ -39,20 +39,19 @@
 //! Kernel objects are named `<Local\|Global\><segment>~shmwire-<kind>-<offset>`, which never
 //! collides with a segment name (names may not contain `~shmwire-`).
 //!
-//! # Safety
+//! # Memory
 //!
-//! `place` turns a payload offset into a reference to a protocol struct. Invariants: the
-//! struct lies inside the payload (checked with overflow checks), is aligned for its type
-//! (checked against the real address), the segment is mapped read-write (checked), and the
-//! reference does not outlive the `&Segment` it was made from (lifetime `'s`), whose mapping
-//! outlives it. Every field of the structs is an atomic (reserved words too), so other
-//! processes writing the same bytes at any time is allowed through `&T`.
-#![allow(unsafe_code)]
+//! `place` views a protocol struct in place through `crate::view` (no unsafe code here): it
+//! checks that the struct lies inside the read-write payload at an offset that is a multiple
+//! of 128, so that it can say which of those failed; the view checks bounds and alignment
+//! again and hands out a reference that cannot outlive the `&Segment`. Every field of the
+//! structs is an atomic (reserved words too), so other processes writing the same bytes at
+//! any time is allowed.
 
 mod error;
-mod event;
-mod mutex;
-mod semaphore;
+pub(crate) mod event;
+pub(crate) mod mutex;
+pub(crate) mod semaphore;
 pub(crate) mod shim;
 
 use std::time::{Duration, Instant};
@@ -65,6 +64,7 @@ pub use event::{Event, EventMode};
 pub use mutex::{MutexGuard, RobustMutex};
 pub use semaphore::{Semaphore, MAX_COUNT};
 
+use crate::view::SharedAtomics;
 use crate::Segment;
 
 /// Longest an event or semaphore waiter sleeps before it looks at the word again.
@@ -145,12 +145,16 @@ pub(crate) fn wake_counted(word: &shim::AtomicU32, waiters: &shim::AtomicU32, n:
     }
 }
 
-/// The protocol struct `T` at payload `offset` of `seg` (see the module's Safety section).
-fn place<'s, T>(seg: &'s Segment, offset: u64, what: &'static str) -> Result<&'s T, SyncOpenError> {
+/// The protocol struct `T` at payload `offset` of `seg` (see "Memory" in the module docs).
+fn place<'s, T: SharedAtomics>(
+    seg: &'s Segment,
+    offset: u64,
+    what: &'static str,
+) -> Result<&'s T, SyncOpenError> {
     let name = || seg.name().to_string();
-    let Some(base) = seg.as_mut_ptr() else {
+    if !seg.is_writable() {
         return Err(SyncOpenError::ReadOnly { name: name(), what });
-    };
+    }
     let needed = std::mem::size_of::<T>() as u64;
     let fits = offset
         .checked_add(needed)
@@ -164,17 +168,13 @@ fn place<'s, T>(seg: &'s Segment, offset: u64, what: &'static str) -> Result<&'s
             size: seg.len(),
         });
     }
-    // In bounds, so `offset` fits in usize (the payload is mapped).
-    let addr = base as usize + offset as usize;
-    if addr % std::mem::align_of::<T>() != 0 || offset % 128 != 0 {
-        return Err(SyncOpenError::Misaligned {
-            name: name(),
-            what,
-            offset,
-        });
+    let misaligned = || SyncOpenError::Misaligned {
+        name: name(),
+        what,
+        offset,
+    };
+    if offset % 128 != 0 {
+        return Err(misaligned());
     }
-    // SAFETY: `[offset, offset + size_of::<T>())` is inside the read-write payload (checked
-    // above), the address is aligned for `T` (checked), and the mapping outlives `'s`. `T`
-    // is made of atomics only, so concurrent writes by other processes are allowed.
-    Ok(unsafe { &*base.add(offset as usize).cast::<T>() })
+    seg.payload.region().at::<T>(offset).ok_or_else(misaligned)
 }
