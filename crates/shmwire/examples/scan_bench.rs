@@ -16,6 +16,7 @@
 //!
 //! The process is not pinned to a core; the machine's core count is printed. This is a
 //! measurement, not a test: nothing here asserts on time.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
 
 use std::fs::File;
 use std::io::{Read, Write};

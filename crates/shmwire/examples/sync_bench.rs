@@ -15,6 +15,7 @@
 //!   `RobustMutex` and A times each `lock()` (contended handover).
 //!
 //! One-way latency = round trip / 2. Numbers are printed, never asserted.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
 
 use std::process::{Command, ExitCode};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -91,9 +91,12 @@ pub mod gc;
 mod header;
 mod inspect;
 mod name;
+#[allow(clippy::disallowed_types, clippy::disallowed_methods)] // the loom facade itself
+mod primitive;
 mod segment;
 mod space;
 pub mod sync;
+#[allow(clippy::disallowed_types)] // hands out std atomics over mappings (`Segment::atomic_u32`)
 mod view;
 
 use std::fmt;

@@ -11,7 +11,11 @@
 #![allow(unsafe_code)]
 
 use std::io;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+// The public accessors hand out std's atomics (for users' own flags and counters), not the
+// loom facade's: the one place besides `view.rs` that names them.
+use std::sync::atomic::Ordering;
+#[allow(clippy::disallowed_types)]
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::time::{Duration, Instant};
 
 use shmwire_platform::{
@@ -26,15 +30,15 @@ use crate::{
 
 /// An opener's wait for a creator: sleeps with a growing backoff (100 µs to 10 ms) until the
 /// init timeout.
-struct Patience {
+struct InitWait {
     /// `None`: a timeout too long for a deadline, i.e. no limit.
     deadline: Option<Instant>,
     backoff: Duration,
 }
 
-impl Patience {
-    fn new(timeout: Duration) -> Patience {
-        Patience {
+impl InitWait {
+    fn new(timeout: Duration) -> InitWait {
+        InitWait {
             deadline: Instant::now().checked_add(timeout),
             backoff: Duration::from_micros(100),
         }
@@ -371,7 +375,7 @@ impl SegmentOptions {
         if self.raw {
             return Segment::raw_from_handle(name, self.namespace, shm);
         }
-        let mut patience = Patience::new(self.init_timeout);
+        let mut patience = InitWait::new(self.init_timeout);
         let size = self.wait_sized(&name, &shm, &mut patience)?;
         let len = usize::try_from(size).map_err(|_| OpenError::Corrupt {
             name: n(),
@@ -407,7 +411,7 @@ impl SegmentOptions {
         &self,
         name: &Name,
         shm: &Shm,
-        patience: &mut Patience,
+        patience: &mut InitWait,
     ) -> Result<u64, OpenError> {
         let n = || name.as_str().to_owned();
         loop {
@@ -434,7 +438,7 @@ impl SegmentOptions {
         name: &Name,
         shm: &Shm,
         whole: &Region<'_>,
-        patience: &mut Patience,
+        patience: &mut InitWait,
     ) -> Result<(), OpenError> {
         let n = || name.as_str().to_owned();
         loop {
@@ -791,11 +795,13 @@ impl Segment {
     /// The `AtomicU32` at payload `offset` (must be 4-aligned and in bounds), for flags and
     /// counters shared with other processes. `None` if misaligned, out of bounds, or the
     /// segment is read-only.
+    #[allow(clippy::disallowed_types)]
     pub fn atomic_u32(&self, offset: u64) -> Option<&AtomicU32> {
         self.payload.region().atomic_u32(offset)
     }
 
     /// The `AtomicU64` at payload `offset` (8-aligned, in bounds, read-write segment).
+    #[allow(clippy::disallowed_types)]
     pub fn atomic_u64(&self, offset: u64) -> Option<&AtomicU64> {
         self.payload.region().atomic_u64(offset)
     }

@@ -247,13 +247,11 @@ impl<'m> Region<'m> {
 unsafe impl SharedAtomics for AtomicU32 {}
 // SAFETY: as above.
 unsafe impl SharedAtomics for AtomicU64 {}
-// SAFETY: loom's atomics, which the protocols are written over (`sync::shim`): only loom
-// builds have them, and their models never view a mapping.
-#[cfg(loom)]
-unsafe impl SharedAtomics for loom::sync::atomic::AtomicU32 {}
+// SAFETY: the atomics protocols are written over (`crate::primitive`): `repr(transparent)`
+// over std's atomics (or loom's, in loom builds, whose models never view a mapping).
+unsafe impl SharedAtomics for crate::primitive::AtomicU32 {}
 // SAFETY: as above.
-#[cfg(loom)]
-unsafe impl SharedAtomics for loom::sync::atomic::AtomicU64 {}
+unsafe impl SharedAtomics for crate::primitive::AtomicU64 {}
 
 /// A message lent in place from shared memory: what [`spsc::RecvGuard`](crate::channel::spsc::RecvGuard)
 /// and [`mpmc::RecvGuard`](crate::channel::mpmc::RecvGuard) dereference to. Its bytes stay

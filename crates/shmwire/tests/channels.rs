@@ -13,6 +13,7 @@
 //! A random seed drives message sizes and kill moments; it is printed (`channel test seed`)
 //! and can be replayed with `SHMWIRE_TEST_SEED=<seed>`.
 #![cfg(not(loom))]
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
 
 mod common;
 

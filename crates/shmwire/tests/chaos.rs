@@ -44,6 +44,7 @@
 //! have nothing to collect on Windows (a section dies with its last handle). The scenarios
 //! themselves use nothing Linux-specific (`Child::kill` is `TerminateProcess` on Windows).
 #![cfg(all(target_os = "linux", not(loom)))]
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
 
 #[path = "chaos/board.rs"]
 mod board;

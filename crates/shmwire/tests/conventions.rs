@@ -3,6 +3,7 @@
 //! per-operation errors, waiting for a peer instead of polling, creation modes, the 2 GiB
 //! ring, and the stream protocol in the library (send, receive, reject, a sender that fails).
 #![cfg(not(loom))]
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

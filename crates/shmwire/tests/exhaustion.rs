@@ -9,6 +9,7 @@
 //! `/dev/shm`, which vanishes with the child. Those tests need root (or `CAP_SYS_ADMIN`) and
 //! say so when they skip.
 #![cfg(target_os = "linux")]
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
 
 mod common;
 

@@ -4,6 +4,7 @@
 //! Multi-process tests re-execute this test binary with `--exact child_entry` and the
 //! environment variable [`ROLE`] set; the child reports lines `SHMWIRE:<key>=<value>` on
 //! stdout. Every test uses its own temporary files (test tag + pid + counter) and removes them.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};

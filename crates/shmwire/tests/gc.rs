@@ -13,6 +13,7 @@
 //! abandoned segment is "uncertain" instead of "stale". The tests that want removals say
 //! `ignore_unseen(true)`; `killed_creator_is_stale_and_removed` checks the default too.
 #![cfg(not(loom))]
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
 
 mod common;
 

@@ -24,6 +24,7 @@
 //! scribbled (a slow machine, Wine).
 //! Plain child processes only, so this runs on Windows too.
 #![cfg(not(loom))]
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Segments shared between real processes. Each test re-executes this test binary as one or
 //! more children (see `common/mod.rs`); `child_entry` is their entry point and does nothing
 //! in a normal test run.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
 
 mod common;
 

@@ -10,6 +10,7 @@
 //! Windows ACLs are not enforced under Wine; the DACL built from a mode is unit-tested in
 //! `shmwire-platform` (`sddl.rs`) on every platform.
 #![cfg(target_os = "linux")]
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
 
 mod common;
 

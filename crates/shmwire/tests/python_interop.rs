@@ -2,6 +2,7 @@
 //! a raw shmwire segment, and shmwire opens one Python made. Skipped (with a note) where
 //! `python3` is not available.
 #![cfg(unix)]
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Single-process behaviour of named segments through the public API: errors are typed, bad
 //! input leaves nothing behind, headers round-trip through real shared memory and corrupt
 //! ones are refused. Multi-process behaviour is in `multiprocess.rs`.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
 
 mod common;
 

@@ -6,6 +6,7 @@
 //! per test, process and call; segments are removed at the end. The only time bounds are
 //! generous guards against hangs (a recovery must happen within 5 s).
 #![cfg(not(loom))]
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdout, Command, Stdio};

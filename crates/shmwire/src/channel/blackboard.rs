@@ -42,7 +42,7 @@ use super::{
     round_up, ChannelOpenError, ChannelOptions, Core, Flavor, RecvError, RecvTimeoutError,
     TryRecvError, Wanted,
 };
-use crate::sync::shim::{self, AtomicU64, Ordering};
+use crate::primitive::{self, AtomicU64, Ordering};
 use crate::view::Region;
 
 /// Reads retried this many times while the writer keeps overwriting, then fail.
@@ -271,7 +271,7 @@ impl<M: Mem> Board<'_, M> {
         seq.store(v.wrapping_mul(2).wrapping_sub(1), Ordering::Relaxed);
         // ORDERING: Release fence — orders the odd seq before the value's bytes; pairs with
         // the Acquire fence in `read_copy`.
-        shim::fence(Ordering::Release);
+        primitive::fence(Ordering::Release);
         self.mem
             .put(copy_at(self.stride, i), bytes)
             .expect("the copies are inside the validated data area");
@@ -291,7 +291,7 @@ impl<M: Mem> Board<'_, M> {
         self.mem.get(copy_at(self.stride, i), out)?;
         // ORDERING: Acquire fence — pairs with the Release fence in `write`: a copy that saw
         // bytes of a newer write sees its odd seq below.
-        shim::fence(Ordering::Acquire);
+        primitive::fence(Ordering::Acquire);
         (seq.load(Ordering::Relaxed) == s1).then_some(s1 / 2)
     }
 

@@ -46,7 +46,7 @@ use super::{
     ChannelOpenError, ChannelOptions, Core, Flavor, RecvError, RecvTimeoutError, SendError,
     TryRecvError,
 };
-use crate::sync::shim::{self, AtomicU64, Ordering};
+use crate::primitive::{self, AtomicU64, Ordering};
 use crate::view::Region;
 
 /// Default number of slots.
@@ -341,7 +341,7 @@ impl<M: Mem> Lanes<'_, M> {
             .store(seq_of(m).wrapping_sub(1), Ordering::Relaxed);
         // ORDERING: Release fence — orders the odd seq before the payload writes; pairs with
         // the Acquire fence in `look`.
-        shim::fence(Ordering::Release);
+        primitive::fence(Ordering::Release);
         ctl.len.store(msg.len() as u64, Ordering::Relaxed);
         self.mem
             .put(self.slots.payload(i), msg)
@@ -394,7 +394,7 @@ impl<M: Mem> Lanes<'_, M> {
         }
         // ORDERING: Acquire fence — pairs with the Release fence in `publish`: if our copy
         // (or length) saw anything of a newer message, the load below sees its odd seq.
-        shim::fence(Ordering::Acquire);
+        primitive::fence(Ordering::Acquire);
         if ctl.state.load(Ordering::Relaxed) != s1 {
             return Some(self.lag_from(next, tail));
         }

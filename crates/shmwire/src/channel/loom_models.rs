@@ -25,24 +25,26 @@ use super::peers::Ticket;
 use super::ring::{Mem, Ring};
 use super::wait::{wait_for, Patience, WaitStrategy};
 use super::Line;
-use crate::sync::shim::model::{self, Timeouts};
-use crate::sync::shim::{self, Ordering};
+use crate::primitive::model::{self, Timeouts};
+use crate::primitive::{self, Ordering};
 
 /// Memory whose every 16 bytes are a loom cell: unsynchronized overlapping access fails.
 /// The record words (the first 8 bytes of each 16 in a mapping) are loom atomics apart.
-struct Cells(Vec<UnsafeCell<[u8; 16]>>, Vec<shim::AtomicU64>);
+struct Cells(Vec<UnsafeCell<[u8; 16]>>, Vec<primitive::AtomicU64>);
 
 impl Cells {
     fn new(bytes: usize) -> Cells {
         Cells(
             (0..bytes / 16).map(|_| UnsafeCell::new([0; 16])).collect(),
-            (0..bytes / 16).map(|_| shim::AtomicU64::new(0)).collect(),
+            (0..bytes / 16)
+                .map(|_| primitive::AtomicU64::new(0))
+                .collect(),
         )
     }
 }
 
 impl Mem for Cells {
-    fn word(&self, off: u64) -> Option<&shim::AtomicU64> {
+    fn word(&self, off: u64) -> Option<&primitive::AtomicU64> {
         (off % 16 == 0)
             .then(|| self.1.get(off as usize / 16))
             .flatten()
@@ -85,7 +87,7 @@ impl Racy {
 }
 
 impl Mem for Racy {
-    fn word(&self, _off: u64) -> Option<&shim::AtomicU64> {
+    fn word(&self, _off: u64) -> Option<&primitive::AtomicU64> {
         None
     }
 
@@ -268,7 +270,7 @@ fn mpmc_dead_sender_slot_is_skipped() {
         });
         model::become_process(3);
         let q = slots_queue(&lines, &ctl, &*mem, slots);
-        let alive = |index: u32, _gen: u32| shim::process_exists(index + 1);
+        let alive = |index: u32, _gen: u32| primitive::process_exists(index + 1);
         let got = wait_for::<_, ()>(
             WaitStrategy::Block,
             Patience::Until(None),
@@ -345,7 +347,7 @@ fn broadcast_never_hands_out_a_torn_message() {
 fn blackboard_reads_whole_values() {
     loom::model(|| {
         model::setup(Timeouts::Never);
-        let seqs = Arc::new((shim::AtomicU64::new(0), shim::AtomicU64::new(0)));
+        let seqs = Arc::new((primitive::AtomicU64::new(0), primitive::AtomicU64::new(0)));
         let mem = Arc::new(Racy::new(128 + 2 * 64));
         let (s2, m2) = (seqs.clone(), mem.clone());
         let writer = thread::spawn(move || {

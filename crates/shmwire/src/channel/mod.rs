@@ -95,7 +95,7 @@ use error::{Failure, FromFailure};
 pub(crate) use leftover::{examine, retire, unretire, Leftover};
 pub use wait::WaitStrategy;
 
-use crate::sync::shim::{AtomicU32, AtomicU64, Ordering};
+use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 use crate::view::{Region, SharedAtomics};
 use crate::{CreationMode, Kind, OpenError, OpenOrCreateError, Segment, SegmentOptions};
 use peers::{AttachError, RawPeers, Role, Ticket};

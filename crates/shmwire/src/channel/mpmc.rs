@@ -69,7 +69,7 @@ use super::{
     round_up, ChannelOpenError, ChannelOptions, Core, Flavor, Lent, LentMut, RecvError,
     RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError, Wanted,
 };
-use crate::sync::shim::{AtomicU64, Ordering};
+use crate::primitive::{AtomicU64, Ordering};
 use crate::view::Region;
 
 /// Default number of slots.

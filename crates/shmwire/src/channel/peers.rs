@@ -26,7 +26,7 @@
 //! Everything here is read from shared memory and may be garbage: a bad entry can make a
 //! peer look alive or dead (wrong data), never make us index out of bounds.
 
-use crate::sync::shim::{self, AtomicU32, AtomicU64, Ordering};
+use crate::primitive::{self, AtomicU32, AtomicU64, Ordering};
 use shmwire_platform::{Liveness, ProcessId};
 
 /// Entries in the table: at most this many endpoints can be attached at once.
@@ -228,7 +228,7 @@ impl RawPeers {
             pid: e.pid.load(Ordering::Relaxed),
             start_time: e.start.load(Ordering::Relaxed),
         };
-        (shim::liveness(p) == Liveness::Alive).then_some(p.pid)
+        (primitive::liveness(p) == Liveness::Alive).then_some(p.pid)
     }
 
     /// Whether the endpoint holding ticket `t` (as recorded in a slot claim) is still
@@ -246,7 +246,7 @@ impl RawPeers {
             pid: e.pid.load(Ordering::Relaxed),
             start_time: e.start.load(Ordering::Relaxed),
         };
-        shim::liveness(p) == Liveness::Alive
+        primitive::liveness(p) == Liveness::Alive
     }
 
     /// Releases the entry of `t`. Idempotent: a ticket reaped by a sweep releases nothing.
@@ -289,11 +289,11 @@ impl RawPeers {
                         pid: e.pid.load(Ordering::Relaxed),
                         start_time: e.start.load(Ordering::Relaxed),
                     };
-                    shim::liveness(p) == Liveness::Dead
+                    primitive::liveness(p) == Liveness::Dead
                 }
                 CLAIMING => {
                     let pid = e.pid.load(Ordering::Relaxed);
-                    pid != 0 && !shim::process_exists(pid)
+                    pid != 0 && !primitive::process_exists(pid)
                 }
                 // Garbage: free it.
                 _ => true,
@@ -316,7 +316,7 @@ impl RawPeers {
     pub(crate) fn closing(&self) -> bool {
         // ORDERING: SeqCst fence — orders our claimed entry before the load of `closing`;
         // pairs with the SeqCst fence in `leave_last`.
-        shim::fence(Ordering::SeqCst);
+        primitive::fence(Ordering::SeqCst);
         self.closing.load(Ordering::Relaxed) != 0
     }
 
@@ -329,7 +329,7 @@ impl RawPeers {
         self.closing.store(1, Ordering::Relaxed);
         // ORDERING: SeqCst fence — orders the flag before our loads of the entries; pairs
         // with the SeqCst fence in `closing`.
-        shim::fence(Ordering::SeqCst);
+        primitive::fence(Ordering::SeqCst);
         if self.any_attached() {
             self.closing.store(0, Ordering::Relaxed);
             false

@@ -45,7 +45,7 @@
 //! a page. A receiver copying out into a buffer of another alignment may still hit the slow
 //! case.
 
-use crate::sync::shim::{AtomicU64, Ordering};
+use crate::primitive::{AtomicU64, Ordering};
 
 use super::{round_up, Line};
 

@@ -12,26 +12,27 @@
 //!   still fails, futex-wait while `seq` is unchanged (Windows: wait on the semaphore), for
 //!   at most one slice, then `waiters -= 1`.
 //!
-//! **Why no wakeup is lost**: the ringer's publishing store and load of `waiters`, and the
-//! sleeper's increment of `waiters` and re-check, are separated by SeqCst fences on both
-//! sides. Either the ringer sees the sleeper counted and bumps `seq` — then the futex compare
-//! fails or the wake finds the sleeper asleep — or the sleeper's re-check sees the published
-//! condition and it never sleeps. On Windows a post made before the sleeper waits leaves a
-//! permit the wait takes at once. Waiters killed while counted leave `waiters` too high,
-//! which costs spurious wakes (bounded: the kernel semaphore's maximum is 64), never a
-//! missed one.
+//! This is the counted-waiter handshake of [`primitive::counted_sleep`] /
+//! [`primitive::counted_wake`], where the argument why no wakeup is lost is written: either
+//! the ringer sees the sleeper counted and bumps `seq` — then the futex compare fails or the
+//! wake finds the sleeper asleep — or the sleeper's re-check sees the published condition
+//! and it never sleeps. On Windows a post made before the sleeper waits leaves a permit the
+//! wait takes at once. Waiters killed while counted leave `waiters` too high, which costs
+//! spurious wakes (bounded: the kernel semaphore's maximum is 64), never a missed one.
 //!
 //! Every sleep is one slice (at most [`SLICE`]) long; between slices the wait loop checks
 //! whether the peers are still alive, so a dead peer costs a bounded delay, not a hang.
 
 use std::time::{Duration, Instant};
 
+pub(crate) use crate::primitive::Patience;
+
 use shmwire_platform::{KernelSemaphore, NamedSemaphore};
 
-use crate::sync::shim::{self, AtomicU32, Ordering, Slept};
+use crate::primitive::{self, AtomicU32, Ordering, Slept};
 
 /// Longest a blocked channel operation sleeps before it checks its peers' liveness.
-pub(crate) const SLICE: Duration = Duration::from_millis(20);
+pub(crate) const SLICE: Duration = primitive::LIVENESS_SLICE;
 
 /// How often a spinning operation checks its peers' liveness.
 const SPIN_CHECK: Duration = Duration::from_millis(10);
@@ -81,16 +82,12 @@ impl RawBell {
 
     /// Wakes the sleepers, if any announced themselves. Call after publishing.
     pub(crate) fn ring(&self, kernel: Option<&NamedSemaphore>) {
-        // ORDERING: SeqCst fence — orders the caller's publishing store before our load of
-        // `waiters`; pairs with the SeqCst fence in `sleep`.
-        shim::fence(Ordering::SeqCst);
-        let waiters = self.waiters.load(Ordering::Relaxed);
-        if waiters == 0 {
+        let Some(waiters) = primitive::counted_wake(&self.waiters) else {
             return;
-        }
+        };
         self.seq.fetch_add(1, Ordering::Relaxed);
         match kernel {
-            None => shim::wake(&self.seq, u32::MAX),
+            None => primitive::wake(&self.seq, u32::MAX),
             Some(sem) => {
                 // Too many permits already: those wake someone anyway.
                 if sem.post(waiters.min(BELL_MAX)).is_err() {
@@ -109,16 +106,13 @@ impl RawBell {
         check: &mut dyn FnMut() -> Option<T>,
     ) -> (Option<T>, Slept) {
         let seq = self.seq.load(Ordering::Relaxed);
-        self.waiters.fetch_add(1, Ordering::Relaxed);
-        // ORDERING: SeqCst fence — orders our increment of `waiters` before the re-check
-        // (and the futex compare of `seq`); pairs with the SeqCst fence in `ring`.
-        shim::fence(Ordering::SeqCst);
-        let found = check();
-        let slept = if found.is_some() {
-            Slept::Returned
-        } else {
-            match kernel {
-                None => shim::wait(&self.seq, seq, Some(slice)),
+        primitive::counted_sleep(&self.waiters, || {
+            let found = check();
+            if found.is_some() {
+                return (found, Slept::Returned);
+            }
+            let slept = match kernel {
+                None => primitive::wait(&self.seq, seq, Some(slice)),
                 Some(sem) => match sem.wait(Some(slice)) {
                     Ok(false) => Slept::TimedOut,
                     Ok(true) => Slept::Returned,
@@ -128,30 +122,9 @@ impl RawBell {
                         Slept::TimedOut
                     }
                 },
-            }
-        };
-        self.waiters.fetch_sub(1, Ordering::Relaxed);
-        (found, slept)
-    }
-}
-
-/// How long an operation may wait.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Patience {
-    /// The `try_` forms: never wait.
-    Try,
-    /// Until the deadline (`None`: for ever).
-    Until(Option<Instant>),
-}
-
-impl Patience {
-    /// The blocking forms: wait as long as it takes.
-    pub(crate) const FOREVER: Patience = Patience::Until(None);
-
-    /// The `_timeout` forms; a timeout too long to express as a deadline (`Duration::MAX`)
-    /// is no limit.
-    pub(crate) fn timeout(t: Duration) -> Patience {
-        Patience::Until(Instant::now().checked_add(t))
+            };
+            (None, slept)
+        })
     }
 }
 
@@ -221,12 +194,8 @@ pub(crate) fn wait_for<T, E>(
     }
     // Block phase.
     loop {
-        let slice = match deadline {
-            None => SLICE,
-            Some(d) => match d.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => left.min(SLICE),
-                _ => return Err(Ended::TimedOut),
-            },
+        let Some(slice) = patience.next_slice(SLICE) else {
+            return Err(Ended::TimedOut);
         };
         let (found, slept) = bell.sleep(kernel, slice, attempt);
         if let Some(t) = found {

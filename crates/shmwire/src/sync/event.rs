@@ -42,8 +42,8 @@ use std::time::{Duration, Instant};
 
 use shmwire_platform::{KernelEvent, NamedEvent};
 
-use super::shim::{AtomicU32, Ordering};
 use super::{Patience, SyncOpenError, TryWaitError, WaitError, WaitTimeoutError};
+use crate::primitive::{AtomicU32, Ordering};
 use crate::Segment;
 
 /// `"SWEV"`: the tag of an initialized event (layout version 1).
@@ -453,7 +453,7 @@ mod tests {
 #[cfg(all(test, loom))]
 mod models {
     use super::*;
-    use crate::sync::shim::model::{self, Timeouts};
+    use crate::primitive::model::{self, Timeouts};
     use loom::sync::Arc;
 
     /// A waiter blocked without timeout must be released by a set from another thread, for

@@ -52,9 +52,6 @@ mod error;
 pub(crate) mod event;
 pub(crate) mod mutex;
 pub(crate) mod semaphore;
-pub(crate) mod shim;
-
-use std::time::{Duration, Instant};
 
 pub use error::{
     LockError, LockTimeoutError, PostError, SyncOpenError, TryLockError, TryWaitError, UnlockError,
@@ -64,11 +61,10 @@ pub use event::{Event, EventMode};
 pub use mutex::{MutexGuard, RobustMutex};
 pub use semaphore::{Semaphore, MAX_COUNT};
 
+use crate::primitive;
+pub(crate) use crate::primitive::Patience;
 use crate::view::SharedAtomics;
 use crate::Segment;
-
-/// Longest an event or semaphore waiter sleeps before it looks at the word again.
-pub(crate) const SLICE: Duration = Duration::from_millis(50);
 
 /// How this platform's synchronization objects wait: `"futex"` (Linux),
 /// `"polling (macOS fallback)"` (macOS: `os_sync_wait_on_address` is not used yet), or
@@ -81,40 +77,14 @@ pub fn wait_mechanism() -> &'static str {
     }
 }
 
-/// How long a wait may last.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Patience {
-    /// Do not wait.
-    Try,
-    /// Until the deadline (`None`: for ever).
-    Until(Option<Instant>),
-}
-
-impl Patience {
-    /// How long to sleep next (at most `slice`), or `None` if the wait is over.
-    pub(crate) fn next_slice(self, slice: Duration) -> Option<Duration> {
-        match self {
-            Patience::Try => None,
-            Patience::Until(None) => Some(slice),
-            Patience::Until(Some(d)) => match d.checked_duration_since(Instant::now()) {
-                Some(left) if !left.is_zero() => Some(left.min(slice)),
-                _ => None,
-            },
-        }
-    }
-}
-
-/// The waiting half of the counted-waiter protocol that events and semaphores share: `take`
-/// tries to consume what the waker publishes in `word`; between tries, sleep on `word` while
-/// it holds 0 (nothing to take), counted in `waiters`, in slices of at most [`SLICE`].
-///
-/// No lost wakeup: we increment `waiters`, fence, then the futex compares `word` with 0; the
-/// waker ([`wake_counted`]) changes `word`, fences, then loads `waiters`. By the two SeqCst
-/// fences, either the waker sees our count and wakes us, or our futex compare sees its
-/// change and does not sleep. `Ok(false)`: the patience ran out (or `Try` found nothing).
+/// The waiting half of the protocol that events and semaphores share: `take` tries to
+/// consume what the waker publishes in `word`; between tries, sleep on `word` while it holds
+/// 0 (nothing to take), counted in `waiters` ([`primitive::counted_sleep`], where the
+/// lost-wakeup argument is), in slices of at most [`primitive::RECHECK_SLICE`]. `Ok(false)`:
+/// the patience ran out (or `Try` found nothing).
 pub(crate) fn wait_counted(
-    word: &shim::AtomicU32,
-    waiters: &shim::AtomicU32,
+    word: &primitive::AtomicU32,
+    waiters: &primitive::AtomicU32,
     patience: Patience,
     mut take: impl FnMut() -> Result<bool, String>,
 ) -> Result<bool, String> {
@@ -122,26 +92,18 @@ pub(crate) fn wait_counted(
         if take()? {
             return Ok(true);
         }
-        let Some(slice) = patience.next_slice(SLICE) else {
+        let Some(slice) = patience.next_slice(primitive::RECHECK_SLICE) else {
             return Ok(false);
         };
-        waiters.fetch_add(1, shim::Ordering::Relaxed);
-        // ORDERING: SeqCst fence — orders our increment of `waiters` before the futex's
-        // compare of `word`; pairs with the SeqCst fence in `wake_counted`.
-        shim::fence(shim::Ordering::SeqCst);
-        shim::wait(word, 0, Some(slice));
-        waiters.fetch_sub(1, shim::Ordering::Relaxed);
+        primitive::counted_sleep(waiters, || primitive::wait(word, 0, Some(slice)));
     }
 }
 
-/// The waking half of the counted-waiter protocol: call it after changing `word`; wakes up
-/// to `n` sleepers if any are counted (see [`wait_counted`] for why none is lost).
-pub(crate) fn wake_counted(word: &shim::AtomicU32, waiters: &shim::AtomicU32, n: u32) {
-    // ORDERING: SeqCst fence — orders the caller's change of `word` before our load of
-    // `waiters`; pairs with the SeqCst fence in `wait_counted`.
-    shim::fence(shim::Ordering::SeqCst);
-    if waiters.load(shim::Ordering::Relaxed) != 0 {
-        shim::wake(word, n);
+/// The waking half: call it after changing `word`; wakes up to `n` sleepers if any are
+/// counted.
+pub(crate) fn wake_counted(word: &primitive::AtomicU32, waiters: &primitive::AtomicU32, n: u32) {
+    if primitive::counted_wake(waiters).is_some() {
+        primitive::wake(word, n);
     }
 }
 

@@ -64,13 +64,13 @@ use std::time::{Duration, Instant};
 
 use shmwire_platform::{KernelMutex, Liveness, MutexAcquired, NamedMutex, ProcessId};
 
-use super::shim::{self, AtomicU32, AtomicU64, Ordering, Slept};
 use super::{LockError, LockTimeoutError, Patience, SyncOpenError, TryLockError, UnlockError};
+use crate::primitive::{self, AtomicU32, AtomicU64, Ordering, Slept};
 use crate::Segment;
 
 /// Longest a waiter sleeps before it looks at the lock again (and checks whether the owner
 /// is alive). A dead owner's lock is recovered within about this long.
-pub(crate) const SLICE: Duration = Duration::from_millis(20);
+pub(crate) const SLICE: Duration = crate::primitive::LIVENESS_SLICE;
 
 const PID_BITS: u32 = 22;
 const PID_MASK: u32 = (1 << PID_BITS) - 1;
@@ -257,7 +257,7 @@ impl RawMutex {
                 continue;
             }
             slept = true;
-            if shim::wait(&self.state, expected, Some(slice)) == Slept::TimedOut {
+            if primitive::wait(&self.state, expected, Some(slice)) == Slept::TimedOut {
                 check_owner = true;
             }
         }
@@ -271,16 +271,16 @@ impl RawMutex {
         let fp = self.owner_pid.load(Ordering::Acquire);
         let fs = self.owner_start.load(Ordering::Relaxed);
         if fp == p {
-            match shim::liveness(ProcessId {
+            match primitive::liveness(ProcessId {
                 pid: p,
                 start_time: fs,
             }) {
                 Liveness::Dead => true,
                 Liveness::Alive => false,
-                _ => !shim::process_exists(p),
+                _ => !primitive::process_exists(p),
             }
         } else {
-            !shim::process_exists(p)
+            !primitive::process_exists(p)
         }
     }
 
@@ -364,7 +364,7 @@ impl RawMutex {
             }
         }
         if cur & HAS_WAITERS != 0 {
-            shim::wake(&self.state, 1);
+            primitive::wake(&self.state, 1);
         }
         Ok(())
     }
@@ -610,7 +610,7 @@ impl<'seg> RobustMutex<'seg> {
         patience: Patience,
         timeout: Option<Duration>,
     ) -> Result<Option<MutexGuard<'_>>, LockError> {
-        let me = shim::current_process();
+        let me = primitive::current_process();
         let held = match &self.imp {
             Imp::Word => match self.raw.lock(me, patience) {
                 Ok(held) => held,
@@ -633,7 +633,7 @@ impl<'seg> RobustMutex<'seg> {
                 let stale = self
                     .raw
                     .owner()
-                    .is_some_and(|o| shim::liveness(o) != Liveness::Alive);
+                    .is_some_and(|o| primitive::liveness(o) != Liveness::Alive);
                 self.raw.publish_owner(me);
                 match self
                     .raw
@@ -728,7 +728,7 @@ mod tests {
     use std::sync::Arc;
 
     fn me() -> ProcessId {
-        shim::current_process()
+        primitive::current_process()
     }
 
     #[test]
@@ -811,7 +811,7 @@ mod tests {
     #[test]
     fn threads_exclude_each_other_and_sleepers_are_woken() {
         let m = Arc::new(RawMutex::new());
-        let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = Arc::new(crate::primitive::AtomicU64::new(0));
         let threads: Vec<_> = (0..4)
             .map(|_| {
                 let (m, counter) = (Arc::clone(&m), Arc::clone(&counter));
@@ -837,12 +837,12 @@ mod tests {
 #[cfg(all(test, loom))]
 mod models {
     use super::*;
-    use crate::sync::shim::model::{self, Timeouts};
+    use crate::primitive::model::{self, Timeouts};
     use loom::sync::Arc;
 
     fn pid(p: u32) -> ProcessId {
         model::become_process(p);
-        shim::current_process()
+        primitive::current_process()
     }
 
     /// Two processes lock, bump a counter non-atomically, unlock. Waits never time out, so

@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 
 use shmwire_platform::{KernelSemaphore, NamedSemaphore};
 
-use super::shim::{AtomicU32, Ordering};
 use super::{Patience, PostError, SyncOpenError, TryWaitError, WaitError, WaitTimeoutError};
+use crate::primitive::{AtomicU32, Ordering};
 use crate::Segment;
 
 /// `"SWSM"`: the tag of an initialized semaphore (layout version 1).
@@ -448,7 +448,7 @@ mod tests {
 #[cfg(all(test, loom))]
 mod models {
     use super::*;
-    use crate::sync::shim::model::{self, Timeouts};
+    use crate::primitive::model::{self, Timeouts};
     use loom::sync::Arc;
 
     /// Two blocked waiters, two posts from two threads: each post wakes one sleeper, and no
