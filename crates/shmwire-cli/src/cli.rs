@@ -323,7 +323,7 @@ pub struct LockArgs {
     #[command(flatten)]
     pub target: SyncTarget,
     /// Give up after this long (e.g. 500ms, 10s, 2m; a bare number is seconds): exit status 1.
-    #[arg(long, value_parser = crate::command::parse_timeout)]
+    #[arg(long, value_parser = crate::units::parse_timeout)]
     pub timeout: Option<std::time::Duration>,
     /// The command to run, after `--`. Its exit status becomes ours. If the lock was recovered
     /// from a dead holder, it runs with SHMWIRE_OWNER_DIED=1 and the lock is marked repaired
@@ -346,7 +346,7 @@ pub struct WaitArgs {
     #[command(flatten)]
     pub target: SyncTarget,
     /// Give up after this long (e.g. 500ms, 10s, 2m; a bare number is seconds): exit status 1.
-    #[arg(long, value_parser = crate::command::parse_timeout)]
+    #[arg(long, value_parser = crate::units::parse_timeout)]
     pub timeout: Option<std::time::Duration>,
 }
 
@@ -364,7 +364,7 @@ pub struct SendArgs {
     pub capacity: Option<u64>,
     /// Give up if no receiver has come within this long (e.g. 500ms, 10s; a bare number is
     /// seconds): exit status 1. Default: wait for ever.
-    #[arg(long, value_parser = crate::command::parse_timeout)]
+    #[arg(long, value_parser = crate::units::parse_timeout)]
     pub timeout: Option<std::time::Duration>,
 }
 
@@ -383,7 +383,7 @@ pub struct RecvArgs {
     pub capacity: Option<u64>,
     /// Give up if no sender has started a transfer within this long (e.g. 500ms, 10s; a bare
     /// number is seconds): exit status 1. Default: wait for ever.
-    #[arg(long, value_parser = crate::command::parse_timeout)]
+    #[arg(long, value_parser = crate::units::parse_timeout)]
     pub timeout: Option<std::time::Duration>,
 }
 
@@ -412,7 +412,7 @@ pub struct PubArgs {
     pub subscribers: usize,
     /// Give up waiting for --subscribers after this long (e.g. 500ms, 10s; a bare number is
     /// seconds): exit status 1.
-    #[arg(long, requires = "subscribers", value_parser = crate::command::parse_timeout)]
+    #[arg(long, requires = "subscribers", value_parser = crate::units::parse_timeout)]
     pub timeout: Option<std::time::Duration>,
 }
 
@@ -430,6 +430,6 @@ pub struct SubArgs {
     pub count: Option<u64>,
     /// Give up when no message has arrived for this long (e.g. 500ms, 10s; a bare number is
     /// seconds): exit status 1. Default: wait for ever.
-    #[arg(long, value_parser = crate::command::parse_timeout)]
+    #[arg(long, value_parser = crate::units::parse_timeout)]
     pub timeout: Option<std::time::Duration>,
 }

@@ -53,5 +53,3 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
 fn options(target: &Target) -> SegmentOptions {
     SegmentOptions::new().global(target.global)
 }
-
-pub use sync_segment::parse_timeout;

@@ -6,8 +6,6 @@
 //! and it stays until `shmwire rm NAME`, like `create --persist`: on Windows a detached
 //! holder process keeps it. Layout: `docs/layout.md`, "CLI sync segment".
 
-use std::time::Duration;
-
 use anyhow::{bail, Context};
 use shmwire::sync::{Event, EventMode, RobustMutex};
 use shmwire::{Kind, Opened, Segment, SegmentOptions};
@@ -56,29 +54,4 @@ pub fn open(target: &SyncTarget) -> anyhow::Result<Segment> {
         }
     }
     Ok(seg)
-}
-
-/// `--timeout`: `500ms`, `10s`, `2m`, or a bare number of seconds (`1.5`).
-pub fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if let Ok(secs) = s.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs)
-            .map_err(|_| format!("{s:?} is not a duration: seconds must be >= 0"));
-    }
-    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration ({e})"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timeouts_parse_with_and_without_units() {
-        assert_eq!(parse_timeout("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_timeout("0.25"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_timeout("300ms"), Ok(Duration::from_millis(300)));
-        assert_eq!(parse_timeout("1m"), Ok(Duration::from_secs(60)));
-        assert!(parse_timeout("-1").is_err());
-        assert!(parse_timeout("soon").is_err());
-    }
 }
