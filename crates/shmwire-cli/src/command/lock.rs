@@ -15,7 +15,7 @@ use shmwire::sync::{LockError, LockTimeoutError, RobustMutex};
 
 use super::sync_segment::{self, MUTEX_AT};
 use crate::cli::LockArgs;
-use crate::No;
+use crate::exit::No;
 
 pub fn run(args: LockArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();

@@ -10,7 +10,7 @@ use shmwire::channel::{broadcast, RecvTimeoutError};
 
 use super::channels;
 use crate::cli::PubArgs;
-use crate::No;
+use crate::exit::No;
 
 pub fn run(args: PubArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();

@@ -9,7 +9,7 @@ use shmwire::channel::{broadcast, RecvTimeoutError};
 
 use super::channels;
 use crate::cli::SubArgs;
-use crate::No;
+use crate::exit::No;
 
 /// How often a waiting subscriber looks at its deadline and at Ctrl-C.
 const SLICE: Duration = Duration::from_millis(100);

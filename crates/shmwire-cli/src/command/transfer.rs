@@ -16,7 +16,8 @@ use shmwire::channel::stream::{
 };
 
 use super::channels;
-use crate::{units, No};
+use crate::exit::No;
+use crate::units;
 
 /// Ring size when `send`/`recv` create the channel.
 pub const DEFAULT_CAPACITY: u64 = 4 << 20;

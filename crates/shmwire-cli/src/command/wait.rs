@@ -6,7 +6,7 @@ use shmwire::sync::{Event, WaitTimeoutError};
 
 use super::sync_segment::{self, EVENT_AT};
 use crate::cli::WaitArgs;
-use crate::No;
+use crate::exit::No;
 
 pub fn run(args: WaitArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
