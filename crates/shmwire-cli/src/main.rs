@@ -5,6 +5,7 @@ mod advice;
 mod cli;
 mod command;
 mod exit;
+mod report;
 mod units;
 
 use std::process::ExitCode;
