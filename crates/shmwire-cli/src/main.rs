@@ -5,7 +5,12 @@ mod advice;
 mod cli;
 mod command;
 mod exit;
+mod holder;
+mod options;
 mod report;
+mod sync_segment;
+mod terminal;
+mod transfer;
 mod units;
 
 use std::process::ExitCode;

@@ -1,4 +1,4 @@
-//! Parsing and printing sizes, modes and times for people.
+//! Parsing and printing sizes, modes, times and rates for people.
 
 use std::time::{Duration, SystemTime};
 
@@ -55,6 +55,26 @@ pub fn time(t: SystemTime) -> String {
     }
 }
 
+/// `0.52 s` or `12.3 ms`.
+pub fn duration(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 1.0 {
+        format!("{:.1} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+/// `2065 MB/s` (decimal megabytes).
+pub fn rate(bytes: u64, d: Duration) -> String {
+    let mb = bytes as f64 / 1e6 / d.as_secs_f64().max(1e-9);
+    if mb >= 10.0 {
+        format!("{mb:.0} MB/s")
+    } else {
+        format!("{mb:.2} MB/s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +107,14 @@ mod tests {
         assert_eq!(parse_timeout("1m"), Ok(Duration::from_secs(60)));
         assert!(parse_timeout("-1").is_err());
         assert!(parse_timeout("soon").is_err());
+    }
+
+    #[test]
+    fn rates_and_durations_read_well() {
+        assert_eq!(duration(Duration::from_micros(12_340)), "12.3 ms");
+        assert_eq!(duration(Duration::from_millis(1520)), "1.52 s");
+        assert_eq!(rate(2_000_000_000, Duration::from_secs(1)), "2000 MB/s");
+        assert_eq!(rate(500_000, Duration::from_secs(1)), "0.50 MB/s");
+        assert!(rate(1, Duration::ZERO).ends_with("MB/s"));
     }
 }

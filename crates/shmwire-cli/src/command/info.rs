@@ -6,12 +6,13 @@ use shmwire::gc::Verdict;
 use shmwire::SegmentState;
 
 use crate::cli::InfoArgs;
+use crate::options;
 use crate::report::{describe, liveness_word, set_verdict};
 use crate::units;
 
 pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
-    let inspection = super::options(&args.target).inspect(name)?;
+    let inspection = options::segment(&args.target).inspect(name)?;
     let mut d = describe(&inspection);
     d.global = args.target.global;
     let verdict = shmwire::gc::GcOptions::new()

@@ -13,9 +13,9 @@ use std::process::{Command, ExitCode};
 use anyhow::Context;
 use shmwire::sync::{LockError, LockTimeoutError, RobustMutex};
 
-use super::sync_segment::{self, MUTEX_AT};
 use crate::cli::LockArgs;
 use crate::exit::No;
+use crate::sync_segment::{self, MUTEX_AT};
 
 pub fn run(args: LockArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();

@@ -1,9 +1,9 @@
 //! One module per subcommand.
 
-mod channels;
 mod create;
 mod demo;
 mod gc;
+mod hold;
 mod info;
 mod lock;
 mod ls;
@@ -15,16 +15,12 @@ mod rm;
 mod send;
 mod signal;
 mod subscribe;
-mod sync_segment;
-mod transfer;
 mod wait;
 mod write;
 
 use std::process::ExitCode;
 
-use shmwire::SegmentOptions;
-
-use crate::cli::{Command, Target};
+use crate::cli::Command;
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
@@ -45,11 +41,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Signal(a) => signal::run(a),
         Command::Wait(a) => wait::run(a),
         Command::Bench(a) => shmwire_bench::main_with(&a, &shmwire_bench::builtin()),
-        Command::Hold(a) => create::hold(a),
+        Command::Hold(a) => hold::run(a),
     }
-}
-
-/// Options for a segment named on the command line.
-fn options(target: &Target) -> SegmentOptions {
-    SegmentOptions::new().global(target.global)
 }

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use shmwire::sync::Event;
 
-use super::sync_segment::{self, EVENT_AT};
 use crate::cli::SignalArgs;
+use crate::sync_segment::{self, EVENT_AT};
 
 pub fn run(args: SignalArgs) -> anyhow::Result<ExitCode> {
     let seg = sync_segment::open(&args.target)?;

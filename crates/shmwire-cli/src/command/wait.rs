@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use shmwire::sync::{Event, WaitTimeoutError};
 
-use super::sync_segment::{self, EVENT_AT};
 use crate::cli::WaitArgs;
 use crate::exit::No;
+use crate::sync_segment::{self, EVENT_AT};
 
 pub fn run(args: WaitArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();

@@ -40,7 +40,7 @@ pub fn open(target: &SyncTarget) -> anyhow::Result<Segment> {
         })
         .with_context(|| format!("cannot set up sync segment {name:?}"))?;
     if opened == Opened::Created && !shmwire::NAMES_OUTLIVE_HANDLES {
-        super::create::spawn_holder(name, target.global)
+        crate::holder::spawn(name, target.global)
             .with_context(|| format!("cannot keep sync segment {name:?} alive"))?;
     }
     if target.manual {
