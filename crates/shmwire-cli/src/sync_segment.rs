@@ -8,9 +8,10 @@
 
 use anyhow::{bail, Context};
 use shmwire::sync::{Event, EventMode, RobustMutex};
-use shmwire::{Kind, Opened, Segment, SegmentOptions};
+use shmwire::{Kind, Opened, Segment};
 
-use crate::cli::SyncTarget;
+use crate::cli::{SyncEvent, SyncName, Target};
+use crate::options;
 
 /// Payload size of a sync segment.
 pub const PAYLOAD: u64 = 4096;
@@ -20,16 +21,16 @@ pub const MUTEX_AT: u64 = 0;
 pub const EVENT_AT: u64 = 128;
 
 /// Opens NAME's sync segment, creating it on first use.
-pub fn open(target: &SyncTarget) -> anyhow::Result<Segment> {
+pub fn open(target: &Target<SyncName>, event: SyncEvent) -> anyhow::Result<Segment> {
     let name = target.name.as_str();
-    let mode = if target.manual {
+    let global = target.namespace.global;
+    let mode = if event.manual {
         EventMode::ManualReset
     } else {
         EventMode::AutoReset
     };
     // A failed initialization removes the unpublished segment: nothing half-made is left.
-    let (seg, opened) = SegmentOptions::new()
-        .global(target.global)
+    let (seg, opened) = options::segment(target.namespace)
         .kind(Kind::SYNC)
         .remove_on_drop(false)
         .keep_in_gc(true)
@@ -40,16 +41,16 @@ pub fn open(target: &SyncTarget) -> anyhow::Result<Segment> {
         })
         .with_context(|| format!("cannot set up sync segment {name:?}"))?;
     if opened == Opened::Created && !shmwire::NAMES_OUTLIVE_HANDLES {
-        crate::holder::spawn(name, target.global)
+        crate::holder::spawn(name, global)
             .with_context(|| format!("cannot keep sync segment {name:?} alive"))?;
     }
-    if target.manual {
+    if event.manual {
         let found = Event::open_in(&seg, EVENT_AT)?.mode();
         if found != EventMode::ManualReset {
             bail!(
                 "sync segment {name:?} has an auto-reset event (it was created without \
                  --manual); remove it with `{}` to change that",
-                crate::advice::rm(name, target.global)
+                crate::advice::rm(name, global)
             );
         }
     }

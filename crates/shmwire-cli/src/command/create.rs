@@ -10,7 +10,7 @@ use crate::{holder, options, units};
 
 pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
-    let mut seg = options::segment(&args.target)
+    let mut seg = options::segment(args.target.namespace)
         .raw(args.raw)
         .mode(args.mode)
         // Recorded in the header, so that `shmwire gc` keeps it (without --all).
@@ -25,11 +25,11 @@ pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
     if args.persist {
         seg.release_ownership();
         if !shmwire::NAMES_OUTLIVE_HANDLES {
-            holder::spawn(&args.target.name, args.target.global)?;
+            holder::spawn(&args.target.name, args.target.namespace.global)?;
         }
         println!(
             "created {what}; it stays until `{}`",
-            crate::advice::rm(name, args.target.global)
+            crate::advice::rm(name, args.target.namespace.global)
         );
         return Ok(ExitCode::SUCCESS);
     }

@@ -10,7 +10,7 @@ use crate::cli::HoldArgs;
 use crate::{holder, options};
 
 pub fn run(args: HoldArgs) -> anyhow::Result<ExitCode> {
-    let seg: Segment = options::segment(&args.target)
+    let seg: Segment = options::segment(args.target.namespace)
         .raw(true)
         .read_only(true)
         .open(&args.target.name)?;

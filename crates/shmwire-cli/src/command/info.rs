@@ -12,11 +12,11 @@ use crate::units;
 
 pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
-    let inspection = options::segment(&args.target).inspect(name)?;
+    let inspection = options::segment(args.target.namespace).inspect(name)?;
     let mut d = describe(&inspection);
-    d.global = args.target.global;
+    d.global = args.target.namespace.global;
     let verdict = shmwire::gc::GcOptions::new()
-        .global(args.target.global)
+        .global(args.target.namespace.global)
         .judge(name);
     if let Ok(v) = &verdict {
         set_verdict(&mut d, v);
@@ -25,7 +25,7 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
         // The entry in the namespace asked for (there is only one elsewhere than on Windows).
         let listed = all
             .iter()
-            .find(|o| o.name == name && o.global == args.target.global)
+            .find(|o| o.name == name && o.global == args.target.namespace.global)
             .or_else(|| all.iter().find(|o| o.name == name));
         if let Some(o) = listed {
             d.mode = o.mode.map(|m| format!("{m:03o}"));
@@ -58,7 +58,7 @@ pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
             println!("kind:      shmwire segment whose creator has not finished initializing it");
             println!(
                 "           (if this lasts, the creator died while creating it: `{}`)",
-                crate::advice::rm(name, args.target.global)
+                crate::advice::rm(name, args.target.namespace.global)
             );
         }
         SegmentState::Unreadable(why) => {

@@ -14,10 +14,10 @@ use crate::{options, terminal};
 
 pub fn run(args: PubArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
-    let opts = options::broadcast(&args.target, &args.shape);
+    let opts = options::broadcast(args.target.namespace, &args.shape);
     let mut publisher = broadcast::Publisher::open(name, &opts)?;
     if args.subscribers > 0 {
-        wait_for_subscribers(&publisher, args.subscribers, args.timeout)?;
+        wait_for_subscribers(&publisher, args.subscribers, args.wait.timeout)?;
     }
     let mut stdin = io::stdin().lock();
     let mut line = Vec::new();

@@ -14,7 +14,7 @@ const CHUNK: usize = 1 << 20;
 
 pub fn run(args: ReadArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
-    let seg = options::segment(&args.target)
+    let seg = options::segment(args.target.namespace)
         .raw(args.raw)
         .read_only(true)
         .open(name)?;

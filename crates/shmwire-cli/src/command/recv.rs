@@ -19,13 +19,13 @@ pub fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     };
     // Ctrl-C removes the partial output and leaves the channel cleanly.
     terminal::catch_interrupt()?;
-    let mut rx = spsc::Receiver::open(name, &options::transfer(&args.target, args.capacity))?;
+    let mut rx = spsc::Receiver::open(name, &options::transfer(args.target.namespace, args.ring))?;
     let progress = terminal::waiting(format!("waiting for a sender on channel {name:?}"));
     let done = transfer::recv(
         &mut rx,
-        args.target.global,
+        args.target.namespace.global,
         &mut sink,
-        args.timeout,
+        args.wait.timeout,
         &progress,
         &mut || None,
         &mut |_| {},

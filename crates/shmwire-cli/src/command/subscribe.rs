@@ -16,7 +16,7 @@ const SLICE: Duration = Duration::from_millis(100);
 
 pub fn run(args: SubArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
-    let opts = options::broadcast(&args.target, &args.shape);
+    let opts = options::broadcast(args.target.namespace, &args.shape);
     // Ctrl-C ends the subscription cleanly (status 0), detached from the channel.
     terminal::catch_interrupt()?;
     let mut sub = if args.from_next {
@@ -27,7 +27,7 @@ pub fn run(args: SubArgs) -> anyhow::Result<ExitCode> {
     let mut out = BufWriter::new(io::stdout().lock());
     let mut printed = 0u64;
     while args.count.is_none_or(|c| printed < c) {
-        let Some(msg) = next(&mut sub, &mut out, args.timeout)? else {
+        let Some(msg) = next(&mut sub, &mut out, args.wait.timeout)? else {
             break;
         };
         out.write_all(&msg)?;
