@@ -1,4 +1,19 @@
-//! One module per subcommand.
+//! One file per subcommand, each with a `run(args)`: adding a command touches its file, the
+//! dispatch below and `cli.rs`. Each file is named after its subcommand, except `pub`
+//! (a Rust keyword) and its partner `sub`, spelt out:
+//!
+//! | file | subcommand |
+//! |---|---|
+//! | `create.rs`, `write.rs`, `read.rs`, `info.rs`, `ls.rs`, `rm.rs`, `gc.rs` | the same name |
+//! | `send.rs`, `recv.rs`, `map.rs`, `lock.rs`, `signal.rs`, `wait.rs`, `demo.rs` | the same name |
+//! | `publish.rs` | `pub` |
+//! | `subscribe.rs` | `sub` |
+//! | `hold.rs` | `hold`, hidden: the Windows holder process (started by `crate::holder`) |
+//! | none | `bench`: `shmwire_bench::main_with` |
+//!
+//! What commands share lives beside this directory, never in it, and imports no command:
+//! `crate::report` (info, ls), `crate::transfer` (send, recv, demo), `crate::sync_segment`
+//! (lock, signal, wait), `crate::options`, `crate::terminal`, `crate::holder`.
 
 mod create;
 mod demo;
