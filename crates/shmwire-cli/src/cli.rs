@@ -1,6 +1,13 @@
 //! The command line, as clap sees it.
+//!
+//! A flag that several commands take is declared once and flattened into each command's
+//! arguments: `NAME [--global]` ([`Target`], whose `--global` is [`Namespace`], also taken
+//! by `rm`), `--timeout` ([`TimeoutArg`]), `--manual` ([`SyncEvent`]) and the `--capacity`
+//! of `send`/`recv` ([`TransferRing`]).
 
+use std::marker::PhantomData;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -117,25 +124,82 @@ pub enum Command {
     Hold(HoldArgs),
 }
 
-/// A channel named on the command line.
-#[derive(Debug, Args)]
-pub struct ChannelTarget {
-    /// Channel name: the name of its segment, used verbatim (/dev/shm/NAME on Linux,
-    /// Local\NAME on Windows). Both ends give the same NAME.
-    pub name: String,
+/// `--global`: which namespace a name is in.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Namespace {
     /// Windows: the Global\ namespace (all sessions) instead of Local\. No effect elsewhere.
     #[arg(long)]
     pub global: bool,
 }
 
-/// How to find a segment.
+/// `NAME [--global]`: the object a command is about. `K` says what NAME names, for its help.
 #[derive(Debug, Args)]
-pub struct Target {
-    /// Segment name, used verbatim as the OS name (/dev/shm/NAME on Linux, Local\NAME on Windows).
+pub struct Target<K: NameKind> {
+    #[arg(help = K::HELP)]
     pub name: String,
-    /// Windows: the Global\ namespace (all sessions) instead of Local\. No effect elsewhere.
-    #[arg(long)]
-    pub global: bool,
+    #[command(flatten)]
+    pub namespace: Namespace,
+    #[arg(skip)]
+    kind: PhantomData<K>,
+}
+
+/// What the NAME of a [`Target`] names.
+pub trait NameKind {
+    /// The help text of NAME. As printed: clap drops the final period of a one-paragraph doc
+    /// comment, so these have none.
+    const HELP: &'static str;
+}
+
+/// NAME is a segment (`create`, `write`, `read`, `info`).
+#[derive(Debug)]
+pub enum SegmentName {}
+
+impl NameKind for SegmentName {
+    const HELP: &'static str = "Segment name, used verbatim as the OS name (/dev/shm/NAME on \
+        Linux, Local\\NAME on Windows)";
+}
+
+/// NAME is a channel (`send`, `recv`, `pub`, `sub`).
+#[derive(Debug)]
+pub enum ChannelName {}
+
+impl NameKind for ChannelName {
+    const HELP: &'static str = "Channel name: the name of its segment, used verbatim \
+        (/dev/shm/NAME on Linux, Local\\NAME on Windows). Both ends give the same NAME";
+}
+
+/// NAME is a sync segment (`lock`, `signal`, `wait`).
+#[derive(Debug)]
+pub enum SyncName {}
+
+impl NameKind for SyncName {
+    const HELP: &'static str = "Sync segment name: a small segment of kind \"sync\" holding a \
+        robust mutex and an event, created on first use (by any of lock/signal/wait) and kept \
+        until `shmwire rm NAME`";
+}
+
+/// `--timeout T` of a command that waits: the flag and its help are the same everywhere but
+/// for what is waited for, which the command `W` says ([`Waits::GIVE_UP`]).
+#[derive(Debug, Args)]
+pub struct TimeoutArg<W: Waits> {
+    #[arg(long, value_parser = crate::units::parse_timeout, help = timeout_help(W::GIVE_UP))]
+    pub timeout: Option<Duration>,
+    #[arg(skip)]
+    waits: PhantomData<W>,
+}
+
+/// The arguments of a command that takes a [`TimeoutArg`].
+pub trait Waits {
+    /// When it gives up, as in "Give up {GIVE_UP} (e.g. 500ms, …)".
+    const GIVE_UP: &'static str;
+}
+
+/// The help of `--timeout`.
+fn timeout_help(give_up: &str) -> String {
+    format!(
+        "Give up {give_up} (e.g. 500ms, 10s, 2m; a bare number is seconds): exit status 1. \
+         Default: wait for ever"
+    )
 }
 
 #[derive(Debug, Args)]
@@ -154,7 +218,7 @@ pub struct DemoArgs {
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     #[command(flatten)]
-    pub target: Target,
+    pub target: Target<SegmentName>,
     /// Payload size, e.g. 4096, 64KiB, 1GiB.
     #[arg(long, short, value_parser = crate::units::parse_size)]
     pub size: u64,
@@ -184,7 +248,7 @@ pub enum Encoding {
 #[command(group = clap::ArgGroup::new("source").required(true).args(["text", "file"]))]
 pub struct WriteArgs {
     #[command(flatten)]
-    pub target: Target,
+    pub target: Target<SegmentName>,
     /// The text to write, or - to read the bytes from stdin.
     pub text: Option<String>,
     /// Write this file's bytes.
@@ -207,7 +271,7 @@ pub struct WriteArgs {
 #[derive(Debug, Args)]
 pub struct ReadArgs {
     #[command(flatten)]
-    pub target: Target,
+    pub target: Target<SegmentName>,
     /// Where in the payload to start.
     #[arg(long, default_value = "0", value_parser = crate::units::parse_size)]
     pub offset: u64,
@@ -234,7 +298,7 @@ pub struct ReadArgs {
 #[derive(Debug, Args)]
 pub struct InfoArgs {
     #[command(flatten)]
-    pub target: Target,
+    pub target: Target<SegmentName>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -273,15 +337,14 @@ pub struct RmArgs {
     /// Segment names.
     #[arg(required = true)]
     pub names: Vec<String>,
-    /// Windows: the Global\ namespace.
-    #[arg(long)]
-    pub global: bool,
+    #[command(flatten)]
+    pub namespace: Namespace,
 }
 
 #[derive(Debug, Args)]
 pub struct HoldArgs {
     #[command(flatten)]
-    pub target: Target,
+    pub target: Target<SegmentName>,
 }
 
 #[derive(Debug, Args)]
@@ -302,15 +365,9 @@ pub struct MapArgs {
     pub window: u64,
 }
 
-/// The sync segment NAME of `lock`, `signal` and `wait`.
-#[derive(Debug, Args)]
-pub struct SyncTarget {
-    /// Sync segment name: a small segment of kind "sync" holding a robust mutex and an event,
-    /// created on first use (by any of lock/signal/wait) and kept until `shmwire rm NAME`.
-    pub name: String,
-    /// Windows: the Global\ namespace (all sessions) instead of Local\. No effect elsewhere.
-    #[arg(long)]
-    pub global: bool,
+/// `--manual` of `lock`, `signal` and `wait`: how the event of NAME behaves.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct SyncEvent {
     /// The event is manual-reset: a signal releases every waiter, now and later, until
     /// `signal --reset`. Applies when this command creates NAME; it must match an existing
     /// NAME.
@@ -321,10 +378,11 @@ pub struct SyncTarget {
 #[derive(Debug, Args)]
 pub struct LockArgs {
     #[command(flatten)]
-    pub target: SyncTarget,
-    /// Give up after this long (e.g. 500ms, 10s, 2m; a bare number is seconds): exit status 1.
-    #[arg(long, value_parser = crate::command::parse_timeout)]
-    pub timeout: Option<std::time::Duration>,
+    pub target: Target<SyncName>,
+    #[command(flatten)]
+    pub event: SyncEvent,
+    #[command(flatten)]
+    pub wait: TimeoutArg<LockArgs>,
     /// The command to run, after `--`. Its exit status becomes ours. If the lock was recovered
     /// from a dead holder, it runs with SHMWIRE_OWNER_DIED=1 and the lock is marked repaired
     /// only if it succeeds.
@@ -332,10 +390,16 @@ pub struct LockArgs {
     pub command: Vec<std::ffi::OsString>,
 }
 
+impl Waits for LockArgs {
+    const GIVE_UP: &'static str = "after this long";
+}
+
 #[derive(Debug, Args)]
 pub struct SignalArgs {
     #[command(flatten)]
-    pub target: SyncTarget,
+    pub target: Target<SyncName>,
+    #[command(flatten)]
+    pub event: SyncEvent,
     /// Reset the event instead of setting it (for --manual events).
     #[arg(long)]
     pub reset: bool,
@@ -344,47 +408,60 @@ pub struct SignalArgs {
 #[derive(Debug, Args)]
 pub struct WaitArgs {
     #[command(flatten)]
-    pub target: SyncTarget,
-    /// Give up after this long (e.g. 500ms, 10s, 2m; a bare number is seconds): exit status 1.
-    #[arg(long, value_parser = crate::command::parse_timeout)]
-    pub timeout: Option<std::time::Duration>,
+    pub target: Target<SyncName>,
+    #[command(flatten)]
+    pub event: SyncEvent,
+    #[command(flatten)]
+    pub wait: TimeoutArg<WaitArgs>,
+}
+
+impl Waits for WaitArgs {
+    const GIVE_UP: &'static str = "after this long";
 }
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
     #[command(flatten)]
-    pub target: ChannelTarget,
+    pub target: Target<ChannelName>,
     /// The file to send (any size), or - for stdin.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Ring size, e.g. 256KiB, 64MiB (rounded up to a power of two; 16KiB to 2GiB). Default:
-    /// the existing channel's, or 4MiB if this command creates it. If given, both ends must
-    /// agree.
-    #[arg(long, value_parser = crate::units::parse_size)]
-    pub capacity: Option<u64>,
-    /// Give up if no receiver has come within this long (e.g. 500ms, 10s; a bare number is
-    /// seconds): exit status 1. Default: wait for ever.
-    #[arg(long, value_parser = crate::command::parse_timeout)]
-    pub timeout: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub ring: TransferRing,
+    #[command(flatten)]
+    pub wait: TimeoutArg<SendArgs>,
+}
+
+impl Waits for SendArgs {
+    const GIVE_UP: &'static str = "if no receiver has come within this long";
 }
 
 #[derive(Debug, Args)]
 pub struct RecvArgs {
     #[command(flatten)]
-    pub target: ChannelTarget,
+    pub target: Target<ChannelName>,
     /// Write to this file instead of stdout. It appears only complete and verified: the
     /// bytes go to a temporary file next to it, renamed on success and removed on failure.
     #[arg(long, short, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub ring: TransferRing,
+    #[command(flatten)]
+    pub wait: TimeoutArg<RecvArgs>,
+}
+
+impl Waits for RecvArgs {
+    const GIVE_UP: &'static str = "if no sender has started a transfer within this long";
+}
+
+/// `--capacity` of `send` and `recv`: the size of the channel's ring.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct TransferRing {
     /// Ring size, e.g. 256KiB, 64MiB (rounded up to a power of two; 16KiB to 2GiB). Default:
     /// the existing channel's, or 4MiB if this command creates it. If given, both ends must
     /// agree.
     #[arg(long, value_parser = crate::units::parse_size)]
     pub capacity: Option<u64>,
-    /// Give up if no sender has started a transfer within this long (e.g. 500ms, 10s; a bare
-    /// number is seconds): exit status 1. Default: wait for ever.
-    #[arg(long, value_parser = crate::command::parse_timeout)]
-    pub timeout: Option<std::time::Duration>,
 }
 
 /// The shape of a broadcast channel, for `pub` and `sub`.
@@ -401,25 +478,29 @@ pub struct BroadcastShape {
 }
 
 #[derive(Debug, Args)]
+#[command(mut_arg("timeout", |a| a.requires("subscribers")))]
 pub struct PubArgs {
     #[command(flatten)]
-    pub target: ChannelTarget,
+    pub target: Target<ChannelName>,
     #[command(flatten)]
     pub shape: BroadcastShape,
     /// Before publishing, wait until this many subscribers are attached (a publisher never
     /// waits otherwise: subscribers that come later miss the earlier lines).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub subscribers: usize,
-    /// Give up waiting for --subscribers after this long (e.g. 500ms, 10s; a bare number is
-    /// seconds): exit status 1.
-    #[arg(long, requires = "subscribers", value_parser = crate::command::parse_timeout)]
-    pub timeout: Option<std::time::Duration>,
+    // `--timeout` requires `--subscribers` (the `mut_arg` above).
+    #[command(flatten)]
+    pub wait: TimeoutArg<PubArgs>,
+}
+
+impl Waits for PubArgs {
+    const GIVE_UP: &'static str = "waiting for --subscribers after this long";
 }
 
 #[derive(Debug, Args)]
 pub struct SubArgs {
     #[command(flatten)]
-    pub target: ChannelTarget,
+    pub target: Target<ChannelName>,
     #[command(flatten)]
     pub shape: BroadcastShape,
     /// Start with the next message published, not with the newest one already there.
@@ -428,8 +509,10 @@ pub struct SubArgs {
     /// Exit after printing this many messages.
     #[arg(long, short = 'n', value_name = "N")]
     pub count: Option<u64>,
-    /// Give up when no message has arrived for this long (e.g. 500ms, 10s; a bare number is
-    /// seconds): exit status 1. Default: wait for ever.
-    #[arg(long, value_parser = crate::command::parse_timeout)]
-    pub timeout: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub wait: TimeoutArg<SubArgs>,
+}
+
+impl Waits for SubArgs {
+    const GIVE_UP: &'static str = "when no message has arrived for this long";
 }

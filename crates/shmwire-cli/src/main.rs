@@ -4,24 +4,18 @@
 mod advice;
 mod cli;
 mod command;
+mod exit;
+mod holder;
+mod options;
+mod report;
+mod sync_segment;
+mod terminal;
+mod transfer;
 mod units;
 
-use std::io;
 use std::process::ExitCode;
 
 use clap::Parser;
-
-/// A plain "no": not found, timed out. Exit status 1 rather than 2.
-#[derive(Debug)]
-pub struct No(pub String);
-
-impl std::fmt::Display for No {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for No {}
 
 fn main() -> ExitCode {
     // `shmwire bench` re-runs this executable as its echo process.
@@ -31,47 +25,6 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match command::run(cli.command) {
         Ok(code) => code,
-        Err(err) => report(&err),
+        Err(err) => exit::report(&err),
     }
-}
-
-/// Prints the error once, as one line with its causes, and picks the exit status.
-fn report(err: &anyhow::Error) -> ExitCode {
-    // Quiet on a closed pipe (`shmwire read x | head`).
-    if err
-        .chain()
-        .filter_map(|e| e.downcast_ref::<io::Error>())
-        .any(|e| e.kind() == io::ErrorKind::BrokenPipe)
-    {
-        return ExitCode::SUCCESS;
-    }
-    // No message repeats its source (the library's errors keep it in `source()` only).
-    let mut line = format!("shmwire: {err}");
-    for cause in err.chain().skip(1) {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
-    }
-    if let Some(hint) = advice::for_error(err) {
-        line.push_str(&hint);
-    }
-    eprintln!("{line}");
-    if is_plain_no(err) {
-        ExitCode::from(1)
-    } else {
-        ExitCode::from(2)
-    }
-}
-
-fn is_plain_no(err: &anyhow::Error) -> bool {
-    err.chain().any(|e| {
-        e.is::<No>()
-            || matches!(
-                e.downcast_ref::<shmwire::OpenError>(),
-                Some(shmwire::OpenError::NotFound { .. })
-            )
-            || matches!(
-                e.downcast_ref::<shmwire::RemoveError>(),
-                Some(shmwire::RemoveError::NotFound { .. })
-            )
-    })
 }

@@ -1,19 +1,16 @@
-//! `shmwire create`, and the hidden `shmwire hold` that keeps a persisted segment alive on
-//! Windows.
+//! `shmwire create NAME --size SIZE [--raw] [--mode M] [--persist]`.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::mpsc;
 
-use anyhow::{bail, Context};
-use shmwire::Segment;
+use anyhow::Context;
 
-use crate::cli::{CreateArgs, HoldArgs};
-use crate::units;
+use crate::cli::CreateArgs;
+use crate::{holder, options, units};
 
 pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
-    let mut seg = super::options(&args.target)
+    let mut seg = options::segment(args.target.namespace)
         .raw(args.raw)
         .mode(args.mode)
         // Recorded in the header, so that `shmwire gc` keeps it (without --all).
@@ -28,11 +25,11 @@ pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
     if args.persist {
         seg.release_ownership();
         if !shmwire::NAMES_OUTLIVE_HANDLES {
-            spawn_holder(&args.target.name, args.target.global)?;
+            holder::spawn(&args.target.name, args.target.namespace.global)?;
         }
         println!(
             "created {what}; it stays until `{}`",
-            crate::advice::rm(name, args.target.global)
+            crate::advice::rm(name, args.target.namespace.global)
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -46,50 +43,5 @@ pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
     let _ = rx.recv();
     drop(seg);
     println!("removed segment {name:?}");
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Starts a detached `shmwire hold NAME` and waits until it holds the segment.
-pub(super) fn spawn_holder(name: &str, global: bool) -> anyhow::Result<()> {
-    let exe = std::env::current_exe().context("cannot find the shmwire executable")?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("hold");
-    if global {
-        cmd.arg("--global");
-    }
-    // `--`: a name may start with '-'.
-    cmd.arg("--").arg(name);
-    // Nothing of ours stays attached to it: a caller reading our output must not wait for it.
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    #[cfg(windows)]
-    {
-        use std::os::windows::process::CommandExt;
-        const DETACHED_PROCESS: u32 = 0x0000_0008;
-        const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
-        cmd.creation_flags(DETACHED_PROCESS | CREATE_NEW_PROCESS_GROUP);
-    }
-    shmwire::keep_stdio_from_children();
-    let mut child = cmd.spawn().context("cannot start the holder process")?;
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line)?;
-    if line.trim() != "ready" {
-        let status = child.wait()?;
-        bail!("the holder process for segment {name:?} did not start ({status})");
-    }
-    Ok(())
-}
-
-pub fn hold(args: HoldArgs) -> anyhow::Result<ExitCode> {
-    let seg: Segment = super::options(&args.target)
-        .raw(true)
-        .read_only(true)
-        .open(&args.target.name)?;
-    seg.hold_until_removed(&mut || {
-        println!("ready");
-    })
-    .with_context(|| format!("cannot hold segment {:?}", args.target.name))?;
     Ok(ExitCode::SUCCESS)
 }

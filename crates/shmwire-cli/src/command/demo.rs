@@ -7,7 +7,7 @@
 //! The message goes the classic way: the two take turns through a flag word at the start of
 //! the segment's payload (the "data written" / "data read" signals of the recipe). The file
 //! goes through the SPSC channel `<segment>-file` with the protocol of `shmwire send` /
-//! `shmwire recv` ([`super::transfer`]): a header, 256 KiB chunks, a trailer with the xxh3
+//! `shmwire recv` ([`crate::transfer`]): a header, 256 KiB chunks, a trailer with the xxh3
 //! checksum, which the reader confirms only once the file is verified and saved.
 //!
 //! Payload layout of the demo segment (all offsets from the payload start):
@@ -31,8 +31,9 @@ use shmwire::channel::{spsc, ChannelOptions};
 use shmwire::{Liveness, OpenError, ProcessId, Segment};
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::transfer::{self, OutFile, Sink};
 use crate::cli::DemoArgs;
+use crate::options;
+use crate::transfer::{self, OutFile, Sink};
 use crate::units;
 use shmwire::channel::stream::{chunk_len, StreamHeader as Header};
 
@@ -56,7 +57,7 @@ fn file_channel(segment: &str) -> String {
 }
 
 fn channel_options() -> ChannelOptions {
-    ChannelOptions::new().capacity(transfer::DEFAULT_CAPACITY)
+    ChannelOptions::new().capacity(options::TRANSFER_CAPACITY)
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {

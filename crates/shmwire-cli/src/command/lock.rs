@@ -13,15 +13,15 @@ use std::process::{Command, ExitCode};
 use anyhow::Context;
 use shmwire::sync::{LockError, LockTimeoutError, RobustMutex};
 
-use super::sync_segment::{self, MUTEX_AT};
 use crate::cli::LockArgs;
-use crate::No;
+use crate::exit::No;
+use crate::sync_segment::{self, MUTEX_AT};
 
 pub fn run(args: LockArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
-    let seg = sync_segment::open(&args.target)?;
+    let seg = sync_segment::open(&args.target, args.event)?;
     let mutex = RobustMutex::open_in(&seg, MUTEX_AT)?;
-    let locked = match args.timeout {
+    let locked = match args.wait.timeout {
         Some(t) => mutex.lock_timeout(t),
         None => mutex.lock().map_err(LockTimeoutError::from),
     };
@@ -30,14 +30,14 @@ pub fn run(args: LockArgs) -> anyhow::Result<ExitCode> {
         Err(LockTimeoutError::Timeout) => {
             return Err(No(format!(
                 "timed out after {} waiting for the lock of {name:?}",
-                humantime::format_duration(args.timeout.unwrap_or_default())
+                humantime::format_duration(args.wait.timeout.unwrap_or_default())
             ))
             .into())
         }
         Err(LockTimeoutError::Lock(e @ LockError::NotRecoverable { .. })) => {
             return Err(anyhow::Error::from(e).context(format!(
                 "cannot lock {name:?}; remove it with `{}` to start afresh",
-                crate::advice::rm(name, args.target.global)
+                crate::advice::rm(name, args.target.namespace.global)
             )))
         }
         Err(e) => return Err(e.into()),

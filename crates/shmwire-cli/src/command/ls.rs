@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use shmwire::OpenError;
 
-use super::info::{describe, set_verdict, Described};
 use crate::cli::LsArgs;
+use crate::report::{describe, set_verdict, Described};
 
 pub fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
     // Every object, looked at and judged as `shmwire gc` would (objects removed meanwhile

@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use shmwire::{FileAccess, FileOpenError, MappedFile, WindowedReader};
 
 use crate::cli::MapArgs;
+use crate::exit::No;
 
 /// Bytes copied per step (the buffer between the window and the output).
 const CHUNK: u64 = 1 << 20;
@@ -25,7 +26,7 @@ pub fn run(args: MapArgs) -> anyhow::Result<ExitCode> {
     }
     let file = match MappedFile::open(path, FileAccess::ReadOnly) {
         // A missing file is a plain "no" (exit status 1).
-        Err(e @ FileOpenError::NotFound { .. }) => return Err(crate::No(e.to_string()).into()),
+        Err(e @ FileOpenError::NotFound { .. }) => return Err(No(e.to_string()).into()),
         r => r?,
     };
     let mut reader = WindowedReader::with_window_size(file, args.window);

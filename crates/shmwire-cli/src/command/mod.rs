@@ -1,9 +1,24 @@
-//! One module per subcommand.
+//! One file per subcommand, each with a `run(args)`: adding a command touches its file, the
+//! dispatch below and `cli.rs`. Each file is named after its subcommand, except `pub`
+//! (a Rust keyword) and its partner `sub`, spelt out:
+//!
+//! | file | subcommand |
+//! |---|---|
+//! | `create.rs`, `write.rs`, `read.rs`, `info.rs`, `ls.rs`, `rm.rs`, `gc.rs` | the same name |
+//! | `send.rs`, `recv.rs`, `map.rs`, `lock.rs`, `signal.rs`, `wait.rs`, `demo.rs` | the same name |
+//! | `publish.rs` | `pub` |
+//! | `subscribe.rs` | `sub` |
+//! | `hold.rs` | `hold`, hidden: the Windows holder process (started by `crate::holder`) |
+//! | none | `bench`: `shmwire_bench::main_with` |
+//!
+//! What commands share lives beside this directory, never in it, and imports no command:
+//! `crate::report` (info, ls), `crate::transfer` (send, recv, demo), `crate::sync_segment`
+//! (lock, signal, wait), `crate::options`, `crate::terminal`, `crate::holder`.
 
-mod channels;
 mod create;
 mod demo;
 mod gc;
+mod hold;
 mod info;
 mod lock;
 mod ls;
@@ -15,16 +30,12 @@ mod rm;
 mod send;
 mod signal;
 mod subscribe;
-mod sync_segment;
-mod transfer;
 mod wait;
 mod write;
 
 use std::process::ExitCode;
 
-use shmwire::SegmentOptions;
-
-use crate::cli::{Command, Target};
+use crate::cli::Command;
 
 pub fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
@@ -45,13 +56,6 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Signal(a) => signal::run(a),
         Command::Wait(a) => wait::run(a),
         Command::Bench(a) => shmwire_bench::main_with(&a, &shmwire_bench::builtin()),
-        Command::Hold(a) => create::hold(a),
+        Command::Hold(a) => hold::run(a),
     }
 }
-
-/// Options for a segment named on the command line.
-fn options(target: &Target) -> SegmentOptions {
-    SegmentOptions::new().global(target.global)
-}
-
-pub use sync_segment::parse_timeout;

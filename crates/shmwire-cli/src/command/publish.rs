@@ -8,16 +8,16 @@ use std::time::Duration;
 use anyhow::Context;
 use shmwire::channel::{broadcast, RecvTimeoutError};
 
-use super::channels;
 use crate::cli::PubArgs;
-use crate::No;
+use crate::exit::No;
+use crate::{options, terminal};
 
 pub fn run(args: PubArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
-    let opts = channels::broadcast_options(&args.target, &args.shape);
+    let opts = options::broadcast(args.target.namespace, &args.shape);
     let mut publisher = broadcast::Publisher::open(name, &opts)?;
     if args.subscribers > 0 {
-        wait_for_subscribers(&publisher, args.subscribers, args.timeout)?;
+        wait_for_subscribers(&publisher, args.subscribers, args.wait.timeout)?;
     }
     let mut stdin = io::stdin().lock();
     let mut line = Vec::new();
@@ -37,7 +37,7 @@ pub fn run(args: PubArgs) -> anyhow::Result<ExitCode> {
         published += 1;
     }
     let subscribers = publisher.subscribers();
-    channels::note(&format!(
+    terminal::note(&format!(
         "published {published} messages on channel {name:?}; {subscribers} subscriber{} \
          attached at the end",
         if subscribers == 1 { "" } else { "s" }

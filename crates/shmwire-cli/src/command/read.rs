@@ -8,12 +8,13 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 
 use crate::cli::{Encoding, ReadArgs};
+use crate::options;
 
 const CHUNK: usize = 1 << 20;
 
 pub fn run(args: ReadArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
-    let seg = super::options(&args.target)
+    let seg = options::segment(args.target.namespace)
         .raw(args.raw)
         .read_only(true)
         .open(name)?;

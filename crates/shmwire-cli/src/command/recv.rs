@@ -1,15 +1,15 @@
 //! `shmwire recv NAME [--out F] [--capacity SIZE] [--timeout T]`: receives what `shmwire
 //! send NAME` sends, verifies it, and confirms it to the sender. Protocol:
-//! [`super::transfer`].
+//! [`crate::transfer`].
 
 use std::io;
 use std::process::ExitCode;
 
 use shmwire::channel::spsc;
 
-use super::channels;
-use super::transfer::{self, OutFile, Sink};
 use crate::cli::RecvArgs;
+use crate::transfer::{self, OutFile, Sink};
+use crate::{options, terminal};
 
 pub fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
@@ -18,17 +18,14 @@ pub fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
         _ => Sink::Stdout(io::stdout().lock()),
     };
     // Ctrl-C removes the partial output and leaves the channel cleanly.
-    channels::catch_interrupt()?;
-    let mut rx = spsc::Receiver::open(
-        name,
-        &channels::transfer_options(&args.target, args.capacity),
-    )?;
-    let progress = channels::waiting(format!("waiting for a sender on channel {name:?}"));
+    terminal::catch_interrupt()?;
+    let mut rx = spsc::Receiver::open(name, &options::transfer(args.target.namespace, args.ring))?;
+    let progress = terminal::waiting(format!("waiting for a sender on channel {name:?}"));
     let done = transfer::recv(
         &mut rx,
-        args.target.global,
+        args.target.namespace.global,
         &mut sink,
-        args.timeout,
+        args.wait.timeout,
         &progress,
         &mut || None,
         &mut |_| {},
@@ -40,7 +37,7 @@ pub fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     } else {
         &done.header.name
     };
-    channels::note(&format!(
+    terminal::note(&format!(
         "received {what} from channel {name:?}: {}, verified; {}",
         transfer::summary(&done),
         sink.stored()

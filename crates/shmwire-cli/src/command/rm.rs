@@ -2,12 +2,13 @@
 
 use std::process::ExitCode;
 
-use shmwire::{RemoveError, SegmentOptions};
+use shmwire::RemoveError;
 
 use crate::cli::RmArgs;
+use crate::options;
 
 pub fn run(args: RmArgs) -> anyhow::Result<ExitCode> {
-    let opts = SegmentOptions::new().global(args.global);
+    let opts = options::segment(args.namespace);
     let mut worst = 0u8;
     for name in &args.names {
         match opts.remove(name) {

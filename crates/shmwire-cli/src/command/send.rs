@@ -1,5 +1,5 @@
 //! `shmwire send NAME FILE [--capacity SIZE] [--timeout T]`: a file (or stdin) through an
-//! SPSC channel to `shmwire recv NAME`. Protocol: [`super::transfer`].
+//! SPSC channel to `shmwire recv NAME`. Protocol: [`crate::transfer`].
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -8,41 +8,42 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use shmwire::channel::spsc;
-use shmwire::SegmentOptions;
 
-use super::channels;
-use super::transfer;
 use crate::cli::SendArgs;
+use crate::transfer;
+use crate::{options, terminal};
 use shmwire::channel::stream::StreamHeader as Header;
 
 pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
     // The input first: a missing file is an error before anything touches the channel.
     let (mut input, header, what) = open_input(&args.file)?;
-    let mut tx = spsc::Sender::open(
-        name,
-        &channels::transfer_options(&args.target, args.capacity),
-    )?;
-    let progress = channels::waiting(format!("waiting for a receiver on channel {name:?}"));
-    let done = transfer::send(&mut tx, &mut input, &what, &header, args.timeout, &progress);
+    let mut tx = spsc::Sender::open(name, &options::transfer(args.target.namespace, args.ring))?;
+    let progress = terminal::waiting(format!("waiting for a receiver on channel {name:?}"));
+    let done = transfer::send(
+        &mut tx,
+        &mut input,
+        &what,
+        &header,
+        args.wait.timeout,
+        &progress,
+    );
     progress.finish_and_clear();
     if done.is_err() && tx.try_wait_received().is_err() {
         // The channel would keep the rest of a failed transfer for the next receiver, which
         // could not make sense of it: remove it (the receiver, if any, is gone or failing).
         drop(tx);
-        let _ = SegmentOptions::new()
-            .global(args.target.global)
-            .remove(name);
+        let _ = options::segment(args.target.namespace).remove(name);
     }
     let done = done?;
     if let Some(announced) = header.len.filter(|l| *l != done.bytes) {
-        channels::note(&format!(
+        terminal::note(&format!(
             "shmwire: note: {what} changed size while it was sent ({announced} bytes when \
              opened, {} sent)",
             done.bytes
         ));
     }
-    channels::note(&format!(
+    terminal::note(&format!(
         "sent {what} to channel {name:?}: {}; the receiver confirmed it",
         transfer::summary(&done)
     ));

@@ -4,11 +4,11 @@ use std::process::ExitCode;
 
 use shmwire::sync::Event;
 
-use super::sync_segment::{self, EVENT_AT};
 use crate::cli::SignalArgs;
+use crate::sync_segment::{self, EVENT_AT};
 
 pub fn run(args: SignalArgs) -> anyhow::Result<ExitCode> {
-    let seg = sync_segment::open(&args.target)?;
+    let seg = sync_segment::open(&args.target, args.event)?;
     let event = Event::open_in(&seg, EVENT_AT)?;
     if args.reset {
         event.reset()?;

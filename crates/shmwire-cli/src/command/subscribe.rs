@@ -7,18 +7,18 @@ use std::time::{Duration, Instant};
 
 use shmwire::channel::{broadcast, RecvTimeoutError};
 
-use super::channels;
 use crate::cli::SubArgs;
-use crate::No;
+use crate::exit::No;
+use crate::{options, terminal};
 
 /// How often a waiting subscriber looks at its deadline and at Ctrl-C.
 const SLICE: Duration = Duration::from_millis(100);
 
 pub fn run(args: SubArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
-    let opts = channels::broadcast_options(&args.target, &args.shape);
+    let opts = options::broadcast(args.target.namespace, &args.shape);
     // Ctrl-C ends the subscription cleanly (status 0), detached from the channel.
-    channels::catch_interrupt()?;
+    terminal::catch_interrupt()?;
     let mut sub = if args.from_next {
         broadcast::Subscriber::open_from_next(name, &opts)?
     } else {
@@ -27,7 +27,7 @@ pub fn run(args: SubArgs) -> anyhow::Result<ExitCode> {
     let mut out = BufWriter::new(io::stdout().lock());
     let mut printed = 0u64;
     while args.count.is_none_or(|c| printed < c) {
-        let Some(msg) = next(&mut sub, &mut out, args.timeout)? else {
+        let Some(msg) = next(&mut sub, &mut out, args.wait.timeout)? else {
             break;
         };
         out.write_all(&msg)?;
@@ -49,7 +49,7 @@ fn next(
     let mut blocking = false;
     loop {
         let got = if blocking {
-            if channels::interrupted() {
+            if terminal::interrupted() {
                 return Ok(None);
             }
             let slice = match timeout {
@@ -79,7 +79,7 @@ fn next(
                 blocking = true;
             }
             Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Lagged { missed, .. }) => channels::note(&format!(
+            Err(RecvTimeoutError::Lagged { missed, .. }) => terminal::note(&format!(
                 "shmwire: note: missed {missed} messages on channel {:?} (this subscriber fell \
                  behind; a larger --capacity keeps more)",
                 sub.name()

@@ -4,15 +4,15 @@ use std::process::ExitCode;
 
 use shmwire::sync::{Event, WaitTimeoutError};
 
-use super::sync_segment::{self, EVENT_AT};
 use crate::cli::WaitArgs;
-use crate::No;
+use crate::exit::No;
+use crate::sync_segment::{self, EVENT_AT};
 
 pub fn run(args: WaitArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
-    let seg = sync_segment::open(&args.target)?;
+    let seg = sync_segment::open(&args.target, args.event)?;
     let event = Event::open_in(&seg, EVENT_AT)?;
-    match args.timeout {
+    match args.wait.timeout {
         None => event.wait()?,
         Some(t) => {
             if let Err(e) = event.wait_timeout(t) {

@@ -6,10 +6,13 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::cli::{Encoding, WriteArgs};
+use crate::options;
 
 pub fn run(args: WriteArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
-    let seg = super::options(&args.target).raw(args.raw).open(name)?;
+    let seg = options::segment(args.target.namespace)
+        .raw(args.raw)
+        .open(name)?;
     let (data, source) = match (&args.text, &args.file) {
         (_, Some(path)) => {
             // Refuse before reading a file that cannot fit.

@@ -15,11 +15,8 @@ use shmwire::channel::stream::{
     StreamHeader, StreamObserver, StreamRecvError, StreamSendError, StreamSummary,
 };
 
-use super::channels;
-use crate::{units, No};
-
-/// Ring size when `send`/`recv` create the channel.
-pub const DEFAULT_CAPACITY: u64 = 4 << 20;
+use crate::exit::No;
+use crate::{terminal, units};
 
 /// `big.iso (1 GiB)`, `a stream`, …
 fn describe(header: &StreamHeader) -> String {
@@ -39,8 +36,8 @@ pub fn summary(done: &StreamSummary) -> String {
     format!(
         "{} in {} ({}), xxh3 {:016x}",
         units::size(done.bytes),
-        channels::duration(done.elapsed),
-        channels::rate(done.bytes, done.elapsed),
+        units::duration(done.elapsed),
+        units::rate(done.bytes, done.elapsed),
         done.xxh3
     )
 }
@@ -57,14 +54,14 @@ struct Observer<'a, 'b> {
 
 impl StreamObserver for Observer<'_, '_> {
     fn tick(&mut self) -> Result<(), String> {
-        if channels::interrupted() {
+        if terminal::interrupted() {
             return Err("interrupted".into());
         }
         (self.give_up)().map_or(Ok(()), Err)
     }
 
     fn started(&mut self, header: &StreamHeader) {
-        channels::count_bytes(
+        terminal::count_bytes(
             self.progress,
             header.len,
             format!("{} {}", self.verb, describe(header)),

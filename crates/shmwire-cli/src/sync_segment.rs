@@ -6,13 +6,12 @@
 //! and it stays until `shmwire rm NAME`, like `create --persist`: on Windows a detached
 //! holder process keeps it. Layout: `docs/layout.md`, "CLI sync segment".
 
-use std::time::Duration;
-
 use anyhow::{bail, Context};
 use shmwire::sync::{Event, EventMode, RobustMutex};
-use shmwire::{Kind, Opened, Segment, SegmentOptions};
+use shmwire::{Kind, Opened, Segment};
 
-use crate::cli::SyncTarget;
+use crate::cli::{SyncEvent, SyncName, Target};
+use crate::options;
 
 /// Payload size of a sync segment.
 pub const PAYLOAD: u64 = 4096;
@@ -22,16 +21,16 @@ pub const MUTEX_AT: u64 = 0;
 pub const EVENT_AT: u64 = 128;
 
 /// Opens NAME's sync segment, creating it on first use.
-pub fn open(target: &SyncTarget) -> anyhow::Result<Segment> {
+pub fn open(target: &Target<SyncName>, event: SyncEvent) -> anyhow::Result<Segment> {
     let name = target.name.as_str();
-    let mode = if target.manual {
+    let global = target.namespace.global;
+    let mode = if event.manual {
         EventMode::ManualReset
     } else {
         EventMode::AutoReset
     };
     // A failed initialization removes the unpublished segment: nothing half-made is left.
-    let (seg, opened) = SegmentOptions::new()
-        .global(target.global)
+    let (seg, opened) = options::segment(target.namespace)
         .kind(Kind::SYNC)
         .remove_on_drop(false)
         .keep_in_gc(true)
@@ -42,43 +41,18 @@ pub fn open(target: &SyncTarget) -> anyhow::Result<Segment> {
         })
         .with_context(|| format!("cannot set up sync segment {name:?}"))?;
     if opened == Opened::Created && !shmwire::NAMES_OUTLIVE_HANDLES {
-        super::create::spawn_holder(name, target.global)
+        crate::holder::spawn(name, global)
             .with_context(|| format!("cannot keep sync segment {name:?} alive"))?;
     }
-    if target.manual {
+    if event.manual {
         let found = Event::open_in(&seg, EVENT_AT)?.mode();
         if found != EventMode::ManualReset {
             bail!(
                 "sync segment {name:?} has an auto-reset event (it was created without \
                  --manual); remove it with `{}` to change that",
-                crate::advice::rm(name, target.global)
+                crate::advice::rm(name, global)
             );
         }
     }
     Ok(seg)
-}
-
-/// `--timeout`: `500ms`, `10s`, `2m`, or a bare number of seconds (`1.5`).
-pub fn parse_timeout(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if let Ok(secs) = s.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs)
-            .map_err(|_| format!("{s:?} is not a duration: seconds must be >= 0"));
-    }
-    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration ({e})"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timeouts_parse_with_and_without_units() {
-        assert_eq!(parse_timeout("2"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_timeout("0.25"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_timeout("300ms"), Ok(Duration::from_millis(300)));
-        assert_eq!(parse_timeout("1m"), Ok(Duration::from_secs(60)));
-        assert!(parse_timeout("-1").is_err());
-        assert!(parse_timeout("soon").is_err());
-    }
 }
