@@ -543,9 +543,8 @@ impl GcOptions {
             Some(_) => "no process maps it",
         };
         let gone = abandoned_because(info, channel, initializing, seen);
-        let kept = if info.is_some_and(|i| i.kind == Kind::SYNC) {
-            Some("a sync segment (a lock and an event, kept for their next user)")
-        } else if info.is_some_and(|i| i.persistent) {
+        // (The CLI's sync segments are kept this way too: it creates them with `keep_in_gc`.)
+        let kept = if info.is_some_and(|i| i.persistent) {
             Some("marked persistent by its creator")
         } else if channel.is_some_and(|c| c.queued && c.endpoints.is_empty()) {
             Some(

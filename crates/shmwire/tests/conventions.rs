@@ -431,3 +431,36 @@ fn no_receiver_in_time_is_a_timeout_and_sends_nothing() {
     assert!(matches!(got, Err(StreamSendError::Timeout)), "{got:?}");
     assert!(tx.try_wait_received().is_ok(), "nothing was sent");
 }
+
+/// A publisher that waited for its subscribers loses none of them a message: a subscriber
+/// settles its starting position before it counts as attached (a regression: it used to
+/// attach first, so a publisher woken at once could publish before the subscriber read its
+/// position, and the subscriber skipped those messages).
+#[test]
+fn a_subscriber_the_publisher_waited_for_misses_nothing() {
+    for round in 0..50u32 {
+        let name = unique("bc-race");
+        let _c = Cleanup(name.clone());
+        let opts = ChannelOptions::new().capacity(64).message_size(8);
+        let mut publisher = broadcast::Publisher::open(&name, &opts).unwrap();
+        std::thread::scope(|s| {
+            let (name, opts) = (&name, &opts);
+            let sub = s.spawn(move || {
+                let mut sub = broadcast::Subscriber::open_from_next(name, opts).unwrap();
+                sub.recv_timeout(Duration::from_secs(30)).unwrap()
+            });
+            publisher
+                .wait_for_subscribers(1, Duration::from_secs(30))
+                .unwrap();
+            for i in 0..32u32 {
+                publisher.send(&i.to_le_bytes()).unwrap();
+            }
+            let first = sub.join().unwrap();
+            assert_eq!(
+                first,
+                0u32.to_le_bytes(),
+                "round {round}: the first message was missed"
+            );
+        });
+    }
+}

@@ -197,10 +197,14 @@ impl Subscriber {
         opts: &ChannelOptions,
     ) -> Result<Subscriber, ChannelOpenError> {
         let (wanted, _) = layout(name, opts, Flavor::Broadcast, DEFAULT_CAPACITY)?;
-        let core = Core::open(name, opts, &wanted, Role::Recv, None)?;
+        // The starting position is read before we attach: a publisher waiting for us
+        // (`wait_for_subscribers`) publishes only after, so we miss nothing it sends then.
+        let mut next = 0;
+        let core = Core::open_prepared(name, opts, &wanted, Role::Recv, None, &mut |core| {
+            // ORDERING: Acquire — pairs with the Release store of `tail` in `send`.
+            next = core.producer().cursor.load(Ordering::Acquire);
+        })?;
         let slots = check_slots(&core)?;
-        // ORDERING: Acquire — pairs with the Release store of `tail` in `send`.
-        let next = core.producer().cursor.load(Ordering::Acquire);
         Ok(Subscriber { core, slots, next })
     }
 

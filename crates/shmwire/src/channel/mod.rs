@@ -347,6 +347,21 @@ impl Core {
         role: Role,
         exclusive: Option<&'static str>,
     ) -> Result<Core, ChannelOpenError> {
+        Self::open_prepared(name, opts, wanted, role, exclusive, &mut |_| {})
+    }
+
+    /// [`open`](Self::open), calling `before_attach` on the validated channel just before
+    /// this endpoint becomes visible to its peers: what it reads there (a broadcast
+    /// subscriber's starting position) is settled before anyone waiting for the endpoint
+    /// (`wait_for_subscribers`) is told it is there.
+    pub(crate) fn open_prepared(
+        name: &str,
+        opts: &ChannelOptions,
+        wanted: &Wanted,
+        role: Role,
+        exclusive: Option<&'static str>,
+        before_attach: &mut dyn FnMut(&Core),
+    ) -> Result<Core, ChannelOpenError> {
         let mut segopts = SegmentOptions::new()
             .kind(wanted.flavor.kind())
             .global(opts.global)
@@ -364,7 +379,16 @@ impl Core {
             return Err(invalid("the channel would be empty or too large".into()));
         }
         for _ in 0..100 {
-            let core = Self::open_once(name, opts, wanted, role, exclusive, &segopts, size)?;
+            let core = Self::open_once(
+                name,
+                opts,
+                wanted,
+                role,
+                exclusive,
+                &segopts,
+                size,
+                before_attach,
+            )?;
             if !core.peers().closing() {
                 return Ok(core);
             }
@@ -382,6 +406,7 @@ impl Core {
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn open_once(
         name: &str,
         opts: &ChannelOptions,
@@ -390,6 +415,7 @@ impl Core {
         exclusive: Option<&'static str>,
         segopts: &SegmentOptions,
         size: u64,
+        before_attach: &mut dyn FnMut(&Core),
     ) -> Result<Core, ChannelOpenError> {
         let mut tries = 0;
         let seg = loop {
@@ -450,6 +476,7 @@ impl Core {
             kernel,
             last_sweep: Cell::new(std::time::Instant::now()),
         };
+        before_attach(&core);
         let me = crate::current_process();
         let ticket = core
             .peers()
