@@ -145,6 +145,28 @@ fn a_try_miss_allocates_nothing() {
     assert_eq!(n, 0, "blackboard try_wait_newer misses allocated {n} times");
 }
 
+/// A `try_` miss that also runs the liveness sweep (due every 20 ms of a polling loop:
+/// reading the peers' `/proc/<pid>/stat`) allocates nothing either (a regression: the read
+/// built its path and contents on the heap, so a slow polling loop allocated now and then).
+#[test]
+fn a_try_miss_that_checks_liveness_allocates_nothing() {
+    let name = unique("alloc-sweep");
+    let _c = Cleanup(name.clone());
+    let opts = ChannelOptions::new().capacity(16 * 1024);
+    let _tx = spsc::Sender::open(&name, &opts).unwrap();
+    let mut rx = spsc::Receiver::open(&name, &opts).unwrap();
+    let _ = rx.try_recv();
+    let mut n = 0;
+    for _ in 0..5 {
+        // Past the 20 ms liveness slice: the next miss sweeps the peer table.
+        std::thread::sleep(Duration::from_millis(25));
+        n += allocations(|| {
+            assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
+        });
+    }
+    assert_eq!(n, 0, "try_recv misses with liveness sweeps allocated {n} times");
+}
+
 #[test]
 fn sync_tries_and_timeouts_say_so_in_their_types() {
     let name = unique("sync");

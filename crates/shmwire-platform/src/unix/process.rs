@@ -64,12 +64,41 @@ fn exists(pid: u32) -> bool {
     )
 }
 
+/// Reads `/proc/<pid>/stat` without allocating (liveness checks run inside channel
+/// operations, whose `try_` forms promise not to allocate): the path and the contents live
+/// on the stack. The line is about 300 bytes (the command name is at most 16); anything
+/// past 1 KiB is not read, and a line cut there fails to parse (`None`), as a vanished
+/// process does.
 #[cfg(linux_like)]
 fn probe(pid: u32) -> Option<Probe> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    use std::io::Write;
+    let mut path = [0u8; 32];
+    let mut cursor = std::io::Cursor::new(&mut path[..]);
+    write!(cursor, "/proc/{pid}/stat").ok()?;
+    let n = usize::try_from(cursor.position()).ok()?;
+    let path = std::str::from_utf8(&path[..n]).ok()?;
+    let fd = rustix::fs::open(
+        path,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
+    let mut buf = [0u8; 1024];
+    let mut len = 0;
+    while len < buf.len() {
+        match rustix::io::read(&fd, &mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(_) => return None,
+        }
+    }
+    // Fields after the command name are ASCII; the name itself may be any bytes.
+    let close = buf[..len].iter().rposition(|&b| b == b')')?;
+    let stat = std::str::from_utf8(&buf[close..len]).ok()?;
     Some(Probe {
-        start_time: parse_stat_start_time(&stat)?,
-        zombie: matches!(parse_stat_state(&stat), Some('Z' | 'X' | 'x')),
+        start_time: parse_stat_start_time(stat)?,
+        zombie: matches!(parse_stat_state(stat), Some('Z' | 'X' | 'x')),
     })
 }
 
