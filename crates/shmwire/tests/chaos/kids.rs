@@ -182,12 +182,18 @@ impl std::fmt::Debug for Kid {
 pub fn spawn(role: &str, slot: usize, gen: u64, env: &[(&str, String)]) -> Kid {
     let exe = std::env::current_exe().expect("the current test binary");
     let mut cmd = Command::new(exe);
-    cmd.args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
-        .env(ROLE_VAR, role)
-        .env_remove("RUST_TEST_THREADS")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "--ignored",
+        "--exact",
+        "child_entry",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(ROLE_VAR, role)
+    .env_remove("RUST_TEST_THREADS")
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     for (k, v) in env {
         cmd.env(k, v);
     }
