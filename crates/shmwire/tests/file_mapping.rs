@@ -1,26 +1,28 @@
 //! File mappings: views at any offset, windows over files larger than one view, copy-on-write,
 //! flushing, sharing with another process, and the error cases.
 //!
-//! Multi-process tests re-execute this test binary with `--exact child_entry` and the
-//! environment variable [`ROLE`] set; the child reports lines `SHMWIRE:<key>=<value>` on
-//! stdout. Every test uses its own temporary files (test tag + pid + counter) and removes them.
+//! Multi-process tests re-execute this test binary as children (see `common/mod.rs`). Every
+//! test uses its own temporary files (test tag + pid + counter) and removes them.
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
+
+mod common;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use common::{child_env, child_role, report, spawn_role};
 
 use shmwire::{
     FileAccess, FileOpenError, FlushError, MappedFile, ReadError, ViewAccessError, ViewError,
     WindowedReader,
 };
 
-const ROLE: &str = "SHMWIRE_FILE_TEST_ROLE";
-const PATH: &str = "SHMWIRE_FILE_TEST_PATH";
-const ARG: &str = "SHMWIRE_FILE_TEST_ARG";
-const REPORT: &str = "SHMWIRE:";
+/// The file a child works on.
+const PATH_VAR: &str = "SHMWIRE_TEST_FILE_PATH";
+/// The argument of a child's role.
+const ARG_VAR: &str = "SHMWIRE_TEST_FILE_ARG";
 
 fn granularity() -> u64 {
     shmwire::file::allocation_granularity()
@@ -83,40 +85,13 @@ fn write_at(path: &Path, offset: u64, data: &[u8]) {
 
 // ---------------------------------------------------------------- child processes
 
-/// Runs this test binary again as a child with `role`; returns its `SHMWIRE:` report lines.
+/// Runs this test binary again as a child with `role`, to the end; returns its reports.
 fn run_child(role: &str, path: &str, arg: &str) -> Vec<(String, String)> {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "child_entry",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(ROLE, role)
-        .env(PATH, path)
-        .env(ARG, arg)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child {role} failed: {}\nstdout:\n{stdout}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-        .lines()
-        // libtest may print "test child_entry ... " on the same line as the first report.
-        .filter_map(|l| l.find(REPORT).map(|i| &l[i + REPORT.len()..]))
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect()
-}
-
-fn report(key: &str, value: impl std::fmt::Display) {
-    println!("{REPORT}{key}={value}");
+    spawn_role(
+        role,
+        &[(PATH_VAR, path.to_owned()), (ARG_VAR, arg.to_owned())],
+    )
+    .finish()
 }
 
 fn hex(data: &[u8]) -> String {
@@ -127,11 +102,9 @@ fn hex(data: &[u8]) -> String {
 #[test]
 #[ignore = "child process entry point"]
 fn child_entry() {
-    let Ok(role) = std::env::var(ROLE) else {
-        return;
-    };
-    let path = std::env::var(PATH).unwrap();
-    let arg = std::env::var(ARG).unwrap_or_default();
+    let Some(role) = child_role() else { return };
+    let path = child_env(PATH_VAR);
+    let arg = child_env(ARG_VAR);
     match role.as_str() {
         // Reads `len` bytes at `offset` through a mapping and with plain file I/O.
         "read" => {
