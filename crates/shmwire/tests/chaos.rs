@@ -46,6 +46,8 @@
 #![cfg(all(target_os = "linux", not(loom)))]
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
 
+mod common;
+
 #[path = "chaos/board.rs"]
 mod board;
 #[path = "chaos/check.rs"]
@@ -73,8 +75,13 @@ use shmwire::gc::GcOptions;
 #[test]
 #[ignore = "child process entry point"]
 fn child_entry() {
-    let Some(role) = kids::role() else { return };
-    match role.as_str() {
+    let Some(role) = common::child_role() else {
+        return;
+    };
+    let role = role
+        .strip_prefix(kids::ROLE_PREFIX)
+        .unwrap_or_else(|| panic!("{role:?} is not a chaos role"));
+    match role {
         "spsc-producer" => spsc::child_producer(),
         "spsc-consumer" => spsc::child_consumer(),
         "mpmc-producer" => mpmc::child_producer(),
@@ -110,7 +117,7 @@ fn env_num(var: &str) -> Option<f64> {
 
 #[test]
 fn crash_chaos() {
-    let seed = check::run_seed();
+    let seed = common::run_seed();
     let secs = env_num("SHMWIRE_CHAOS_SECS");
     let kills = env_num("SHMWIRE_CHAOS_KILLS").map(|n| n as u64);
     let secs = match (secs, kills) {

@@ -20,9 +20,10 @@ use shmwire::channel::{blackboard, broadcast, ChannelOptions, RecvTimeoutError, 
 use shmwire::Segment;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use crate::check::{decode, encode_into, fail, fill, pack, show, Ledger, Rng};
-use crate::drive::{kill_delay, Cfg, Crew, Progress, Stats};
-use crate::kids::{self, env_str, env_u64, report, Beat};
+use super::check::{decode, encode_into, fail, pack, show, Ledger};
+use super::drive::{kill_delay, Cfg, Crew, Progress, Stats};
+use super::kids::{self, Beat};
+use crate::common::{self, child_env, child_env_u64, fill, report, Rng};
 
 const BC_SLOTS: u64 = 32;
 const BC_SLOT: u64 = 8192;
@@ -105,16 +106,16 @@ fn pace(rng: &mut Rng) {
 
 /// Broadcast publisher of generation `GEN`.
 pub fn child_publisher() {
-    kids::listen_to_driver();
-    let st = Segment::open(&env_str(ST)).expect("the state segment");
+    common::listen_to_parent();
+    let st = Segment::open(&child_env(ST)).expect("the state segment");
     let ledger = ledger(&st);
-    let gen = env_u64(GEN);
-    let mut rng = Rng::new(env_u64(SEED));
-    let mut tx = broadcast::Publisher::open(&env_str(BC), &bc_opts(&mut rng))
+    let gen = child_env_u64(GEN);
+    let mut rng = Rng::new(child_env_u64(SEED));
+    let mut tx = broadcast::Publisher::open(&child_env(BC), &bc_opts(&mut rng))
         .unwrap_or_else(|e| fail(format!("opening the publisher: {e}")));
     report("ready", gen);
     let (mut seq, mut beat, mut buf) = (0u64, Beat::new(), Vec::new());
-    while !kids::stop_requested() {
+    while !common::stop_requested() {
         if beat.due() {
             report("n", seq);
         }
@@ -122,7 +123,7 @@ pub fn child_publisher() {
         encode_into(
             &mut buf,
             id,
-            rng.below(BC_SLOT - crate::check::HDR as u64 + 1) as usize,
+            rng.below(BC_SLOT - super::check::HDR as u64 + 1) as usize,
         );
         ledger.begin(gen, seq);
         tx.send(&buf)
@@ -137,15 +138,15 @@ pub fn child_publisher() {
 
 /// Broadcast subscriber.
 pub fn child_subscriber() {
-    kids::listen_to_driver();
-    let st = Segment::open(&env_str(ST)).expect("the state segment");
+    common::listen_to_parent();
+    let st = Segment::open(&child_env(ST)).expect("the state segment");
     let ledger = ledger(&st);
-    let mut rng = Rng::new(env_u64(SEED));
+    let mut rng = Rng::new(child_env_u64(SEED));
     let opts = bc_opts(&mut rng);
     let mut rx = if rng.chance(50) {
-        broadcast::Subscriber::open(&env_str(BC), &opts)
+        broadcast::Subscriber::open(&child_env(BC), &opts)
     } else {
-        broadcast::Subscriber::open_from_next(&env_str(BC), &opts)
+        broadcast::Subscriber::open_from_next(&child_env(BC), &opts)
     }
     .unwrap_or_else(|e| fail(format!("subscribing: {e}")));
     report("ready", 0);
@@ -195,13 +196,13 @@ pub fn child_subscriber() {
             }
             Err(RecvTimeoutError::Disconnected { .. }) => {
                 disc.seen();
-                if kids::stop_requested() {
+                if common::stop_requested() {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(1));
             }
             Err(RecvTimeoutError::Timeout) => {
-                if kids::stop_requested() {
+                if common::stop_requested() {
                     break;
                 }
             }
@@ -218,15 +219,15 @@ pub fn child_subscriber() {
 
 /// Blackboard writer of generation `GEN`.
 pub fn child_writer() {
-    kids::listen_to_driver();
-    let gen = env_u64(GEN);
-    let mut rng = Rng::new(env_u64(SEED));
+    common::listen_to_parent();
+    let gen = child_env_u64(GEN);
+    let mut rng = Rng::new(child_env_u64(SEED));
     let opts = ChannelOptions::new().wait(wait(&mut rng));
-    let mut w = blackboard::Writer::<Value>::open(&env_str(BB), &opts)
+    let mut w = blackboard::Writer::<Value>::open(&child_env(BB), &opts)
         .unwrap_or_else(|e| fail(format!("opening the writer: {e}")));
     report("ready", gen);
     let (mut seq, mut beat) = (0u64, Beat::new());
-    while !kids::stop_requested() {
+    while !common::stop_requested() {
         if beat.due() {
             report("n", seq);
         }
@@ -240,10 +241,10 @@ pub fn child_writer() {
 
 /// Blackboard reader.
 pub fn child_reader() {
-    kids::listen_to_driver();
-    let mut rng = Rng::new(env_u64(SEED));
+    common::listen_to_parent();
+    let mut rng = Rng::new(child_env_u64(SEED));
     let opts = ChannelOptions::new().wait(wait(&mut rng));
-    let r = blackboard::Reader::<Value>::open(&env_str(BB), &opts)
+    let r = blackboard::Reader::<Value>::open(&child_env(BB), &opts)
         .unwrap_or_else(|e| fail(format!("opening a reader: {e}")));
     report("ready", 0);
     let (mut n, mut beat, mut disc) = (0u64, Beat::new(), kids::Disc::default());
@@ -304,7 +305,7 @@ pub fn child_reader() {
                 seen.map_or(0, |(v, _)| v)
             )),
         }
-        if kids::stop_requested() {
+        if common::stop_requested() {
             break;
         }
     }

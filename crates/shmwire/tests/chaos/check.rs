@@ -14,67 +14,10 @@
 //! `last` and `pend` messages, and a receiver that jumps from `(g, s)` to `(g2, s2)` can
 //! compute how many messages it must have skipped at least ([`Ledger::skipped`]).
 
-use std::time::SystemTime;
-
 use shmwire::Segment;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-/// A small deterministic PRNG (xorshift64*).
-#[derive(Clone, Debug)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        // Mix the seed so that nearby seeds give unrelated streams.
-        Rng(xxh3_64_with_seed(&seed.to_le_bytes(), 0x5eed) | 1)
-    }
-
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `0..n` (0 if `n` is 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    /// Uniform in `lo..=hi`.
-    pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-
-    /// True with probability `percent` / 100.
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
-/// The run's seed: `SHMWIRE_TEST_SEED`, or one from the clock.
-pub fn run_seed() -> u64 {
-    std::env::var("SHMWIRE_TEST_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-                ^ u64::from(std::process::id()) << 32
-        })
-}
-
-/// Fills `buf` with bytes derived from `key` (xorshift words: cheap even unoptimized).
-pub fn fill(buf: &mut [u8], key: u64) {
-    let mut x = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    for chunk in buf.chunks_mut(8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-    }
-}
+use crate::common::{fill, Rng};
 
 /// Bytes before a stream message's payload: its id and the xxh3 of the payload seeded with
 /// the id (both u64 LE), so a header of one message on the payload of another shows.
@@ -205,7 +148,7 @@ impl Ledger<'_> {
 pub fn fail(what: impl std::fmt::Display) -> ! {
     panic!(
         "CHAOS CHECK FAILED in {} (pid {}): {what}",
-        crate::kids::role().unwrap_or_default(),
+        crate::common::child_role().unwrap_or_default(),
         std::process::id()
     )
 }

@@ -7,17 +7,18 @@ use shmwire::channel::{blackboard, broadcast, mpmc, spsc, ChannelOptions};
 use shmwire::sync::RobustMutex;
 use shmwire::Segment;
 
-use crate::drive::{Crew, STALL};
-use crate::kids::{self, env_str, report};
+use super::drive::{Crew, STALL};
+use super::kids;
+use crate::common::{self, child_env, report};
 
 const NAME: &str = "SHMWIRE_CHAOS_NAME";
 const WHAT: &str = "SHMWIRE_CHAOS_WHAT";
 
 /// A child that opens one endpoint (or the mutex) and works it until killed.
 pub fn child() {
-    kids::listen_to_driver();
-    let name = env_str(NAME);
-    let what = env_str(WHAT);
+    common::listen_to_parent();
+    let name = child_env(NAME);
+    let what = child_env(WHAT);
     let opts = ChannelOptions::new().capacity(64).message_size(256);
     let ring = ChannelOptions::new().capacity(64 * 1024);
     let msg = [0x5a_u8; 200];
@@ -146,7 +147,7 @@ pub fn leave(prefix: &str) -> Result<Vec<String>, String> {
         std::thread::sleep(Duration::from_millis(2));
     }
     std::thread::sleep(Duration::from_millis(200));
-    let mut stats = crate::drive::Stats::default();
+    let mut stats = super::drive::Stats::default();
     while !crew.kids.is_empty() {
         crew.kill(0, &mut stats)?;
     }

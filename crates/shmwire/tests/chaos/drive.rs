@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::check::Rng;
-use crate::kids::{Kid, Report};
+use super::kids::Kid;
+use crate::common::{Report, Rng};
 
 /// A child that reports nothing for this long is stuck: "no process waits for ever". Its
 /// work loop reports every 100 ms and every blocking call it makes returns within ~20 ms of

@@ -26,9 +26,10 @@ use shmwire::sync::{LockTimeoutError, RobustMutex, TryLockError};
 use shmwire::Segment;
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::check::{fail, Rng};
-use crate::drive::{kill_delay, Cfg, Crew, Progress, Stats, STALL};
-use crate::kids::{self, env_str, env_u64, report, Beat};
+use super::check::fail;
+use super::drive::{kill_delay, Cfg, Crew, Progress, Stats, STALL};
+use super::kids::{self, Beat};
+use crate::common::{self, child_env, child_env_u64, report, Rng};
 
 const HOLDERS: usize = 3;
 const W: usize = 16;
@@ -105,16 +106,16 @@ fn dawdle(rng: &mut Rng) {
 
 /// A holder in slot `SLOT_VAR`: locks, checks, updates, unlocks, until killed or stopped.
 pub fn child_holder() {
-    kids::listen_to_driver();
-    let seg = Segment::open(&env_str(SEG)).expect("the mutex segment");
-    let slot = env_u64(SLOT_VAR) as usize;
-    let mut rng = Rng::new(env_u64(SEED));
+    common::listen_to_parent();
+    let seg = Segment::open(&child_env(SEG)).expect("the mutex segment");
+    let slot = child_env_u64(SLOT_VAR) as usize;
+    let mut rng = Rng::new(child_env_u64(SEED));
     let mutex = RobustMutex::open_in(&seg, MUTEX).expect("the mutex");
     let me = u64::from(std::process::id());
     report("ready", slot);
     let (mut n, mut beat) = (0u64, Beat::new());
     let mut timeouts = 0u64;
-    while !kids::stop_requested() {
+    while !common::stop_requested() {
         if beat.due() {
             report("n", n);
         }
@@ -123,7 +124,7 @@ pub fn child_holder() {
             5..=7 => mutex.lock_timeout(Duration::from_millis(rng.between(1, 2000))),
             _ => loop {
                 match mutex.try_lock() {
-                    Err(TryLockError::WouldBlock) if !kids::stop_requested() => {
+                    Err(TryLockError::WouldBlock) if !common::stop_requested() => {
                         std::thread::yield_now();
                         if beat.due() {
                             report("n", n);
@@ -347,7 +348,7 @@ struct Recoveries {
 }
 
 impl Recoveries {
-    fn take(&mut self, reports: Vec<(usize, kids::Report)>, stats: &mut Stats) {
+    fn take(&mut self, reports: Vec<(usize, common::Report)>, stats: &mut Stats) {
         for (_, r) in reports {
             if r.key != "od" {
                 continue;

@@ -24,9 +24,10 @@ use shmwire::channel::{
 use shmwire::Segment;
 use xxhash_rust::xxh3::xxh3_64_with_seed;
 
-use crate::check::{fail, fill, Rng};
-use crate::drive::{kill_delay, Cfg, Crew, Progress, Stats};
-use crate::kids::{self, env_str, env_u64, report, Beat};
+use super::check::fail;
+use super::drive::{kill_delay, Cfg, Crew, Progress, Stats};
+use super::kids::{self, Beat};
+use crate::common::{self, child_env, child_env_u64, fill, report, Rng};
 
 const PRODUCERS: usize = 3;
 const CONSUMERS: usize = 3;
@@ -109,18 +110,18 @@ fn decode(msg: &[u8]) -> (u64, u64) {
 
 /// Producer in slot `SLOT_VAR`: sends until killed or told to stop.
 pub fn child_producer() {
-    kids::listen_to_driver();
-    let st = Segment::open(&env_str(ST)).expect("the state segment");
-    let (gen, slot) = (env_u64(GEN), env_u64(SLOT_VAR));
-    let mut rng = Rng::new(env_u64(SEED));
-    let mut tx = mpmc::Sender::open(&env_str(CH), &opts(&mut rng))
+    common::listen_to_parent();
+    let st = Segment::open(&child_env(ST)).expect("the state segment");
+    let (gen, slot) = (child_env_u64(GEN), child_env_u64(SLOT_VAR));
+    let mut rng = Rng::new(child_env_u64(SEED));
+    let mut tx = mpmc::Sender::open(&child_env(CH), &opts(&mut rng))
         .unwrap_or_else(|e| fail(format!("opening a sender: {e}")));
     let busy = word(&st, PROD_BUSY + slot * 8);
     report("ready", gen);
     let (mut n, mut beat, mut disc, mut buf) =
         (0u64, Beat::new(), kids::Disc::default(), Vec::new());
     let mut idx = None;
-    while !kids::stop_requested() {
+    while !common::stop_requested() {
         if beat.due() {
             report("n", n);
         }
@@ -163,7 +164,7 @@ pub fn child_producer() {
                 .map_err(SendTimeoutError::from),
             _ => loop {
                 match tx.try_send(&buf) {
-                    Err(TrySendError::Full) if !kids::stop_requested() => {
+                    Err(TrySendError::Full) if !common::stop_requested() => {
                         std::thread::yield_now();
                         if beat.due() {
                             report("n", n);
@@ -197,11 +198,11 @@ pub fn child_producer() {
 /// Consumer in slot `SLOT_VAR`: receives and checks until killed, or (told to stop) until
 /// `Disconnected`.
 pub fn child_consumer() {
-    kids::listen_to_driver();
-    let st = Segment::open(&env_str(ST)).expect("the state segment");
-    let slot = env_u64(SLOT_VAR);
-    let mut rng = Rng::new(env_u64(SEED));
-    let mut rx = mpmc::Receiver::open(&env_str(CH), &opts(&mut rng))
+    common::listen_to_parent();
+    let st = Segment::open(&child_env(ST)).expect("the state segment");
+    let slot = child_env_u64(SLOT_VAR);
+    let mut rng = Rng::new(child_env_u64(SEED));
+    let mut rx = mpmc::Receiver::open(&child_env(CH), &opts(&mut rng))
         .unwrap_or_else(|e| fail(format!("opening a receiver: {e}")));
     let busy = word(&st, CONS_BUSY + slot * 8);
     report("ready", slot);
@@ -259,7 +260,7 @@ pub fn child_consumer() {
             }
             Err(RecvTimeoutError::Disconnected { .. }) => {
                 disc.seen();
-                if kids::stop_requested() {
+                if common::stop_requested() {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(1));

@@ -22,11 +22,10 @@ use shmwire::channel::{
 };
 use shmwire::Segment;
 
-use crate::check::{
-    self, decode, encode_into, fail, pack, payload_len, show, unpack, Ledger, Rng, HDR,
-};
-use crate::drive::{kill_delay, Cfg, Crew, Progress, Stats, STALL};
-use crate::kids::{self, env_str, env_u64, report, Beat};
+use super::check::{self, decode, encode_into, fail, pack, payload_len, show, unpack, Ledger, HDR};
+use super::drive::{kill_delay, Cfg, Crew, Progress, Stats, STALL};
+use super::kids::{self, Beat};
+use crate::common::{self, child_env, child_env_u64, report, Rng};
 
 const RING: u64 = 512 * 1024;
 const MAX_PAYLOAD: usize = 200 * 1024;
@@ -70,21 +69,21 @@ fn word(st: &Segment, at: u64) -> &std::sync::atomic::AtomicU64 {
 /// Producer: streams messages of generation `GEN` until killed, told to stop, or `COUNT`
 /// messages were sent.
 pub fn child_producer() {
-    kids::listen_to_driver();
-    let st = Segment::open(&env_str(ST)).expect("the state segment");
+    common::listen_to_parent();
+    let st = Segment::open(&child_env(ST)).expect("the state segment");
     let ledger = ledger(&st);
-    let gen = env_u64(GEN);
-    let mut rng = Rng::new(env_u64(SEED));
+    let gen = child_env_u64(GEN);
+    let mut rng = Rng::new(child_env_u64(SEED));
     let count = std::env::var(COUNT).ok().map(|c| c.parse::<u64>().unwrap());
     let opts = ChannelOptions::new()
         .capacity(RING)
         .wait(strategy(&mut rng));
-    let mut tx = spsc::Sender::open(&env_str(CH), &opts)
+    let mut tx = spsc::Sender::open(&child_env(CH), &opts)
         .unwrap_or_else(|e| fail(format!("opening the sender: {e}")));
     report("ready", gen);
     let (mut seq, mut buf, mut beat, mut disc) =
         (0u64, Vec::new(), Beat::new(), kids::Disc::default());
-    while !kids::stop_requested() && count.is_none_or(|c| seq < c) {
+    while !common::stop_requested() && count.is_none_or(|c| seq < c) {
         if beat.due() {
             report("n", seq);
         }
@@ -113,7 +112,7 @@ pub fn child_producer() {
                 .map_err(SendTimeoutError::from),
             _ => loop {
                 match tx.try_send(&buf) {
-                    Err(TrySendError::Full) if !kids::stop_requested() => {
+                    Err(TrySendError::Full) if !common::stop_requested() => {
                         std::thread::yield_now();
                         if beat.due() {
                             report("n", seq);
@@ -143,15 +142,15 @@ pub fn child_producer() {
 
 /// Consumer: receives and checks until killed, or (told to stop) until `Disconnected`.
 pub fn child_consumer() {
-    kids::listen_to_driver();
-    let st = Segment::open(&env_str(ST)).expect("the state segment");
+    common::listen_to_parent();
+    let st = Segment::open(&child_env(ST)).expect("the state segment");
     let ledger = ledger(&st);
     let (last, pend) = (word(&st, CONS_LAST), word(&st, CONS_PEND));
-    let mut rng = Rng::new(env_u64(SEED));
+    let mut rng = Rng::new(child_env_u64(SEED));
     let opts = ChannelOptions::new()
         .capacity(RING)
         .wait(strategy(&mut rng));
-    let mut rx = spsc::Receiver::open(&env_str(CH), &opts)
+    let mut rx = spsc::Receiver::open(&child_env(CH), &opts)
         .unwrap_or_else(|e| fail(format!("opening the receiver: {e}")));
     // What the previous consumer recorded: its last message, and whether it was in the
     // middle of a copying receive (then it may have taken one message unrecorded).
@@ -232,7 +231,7 @@ pub fn child_consumer() {
             }
             Err(RecvTimeoutError::Disconnected { .. }) => {
                 disc.seen();
-                if kids::stop_requested() {
+                if common::stop_requested() {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(1));
@@ -427,7 +426,7 @@ fn run_on(cfg: &Cfg<'_>, ch: &str) -> Result<Stats, String> {
     let p = d.crew.find("spsc-producer", 0).expect("a producer");
     let mut prod = d.crew.kids.remove(p);
     prod.stop();
-    prod.wait_success(crate::drive::FINISH)?;
+    prod.wait_success(super::drive::FINISH)?;
     d.spawn_producer(Some(TAIL));
     let last_gen = d.gen;
     let p = d.crew.find("spsc-producer", 0).expect("the last producer");
