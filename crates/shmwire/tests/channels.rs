@@ -10,8 +10,8 @@
 //! on Windows). No test asserts on timing: every wait is bounded by [`HANG_GUARD`] only, so a
 //! bug shows as a failure, never as a hung test run.
 //!
-//! A random seed drives message sizes and kill moments; it is printed (`channel test seed`)
-//! and can be replayed with `SHMWIRE_TEST_SEED=<seed>`.
+//! A random seed drives message sizes and kill moments; it is printed (`test seed`) and can
+//! be replayed with `SHMWIRE_TEST_SEED=<seed>`.
 #![cfg(not(loom))]
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
 
@@ -22,8 +22,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::{
-    child_env, child_role, child_segment, report, spawn_child, wait_for_command, ChildProc,
-    Cleanup, HANG_GUARD,
+    child_env, child_env_u64, child_role, child_segment, fill, report, spawn_child,
+    wait_for_command, ChildProc, Cleanup, Rng, HANG_GUARD,
 };
 use shmwire::channel::{
     blackboard, broadcast, mpmc, spsc, ChannelOpenError, ChannelOptions, RecvTimeoutError,
@@ -75,17 +75,6 @@ fn child_entry() {
 /// Bytes before a message's payload: its id and the xxh3 of the payload (both u64 LE).
 const HDR: usize = 16;
 
-/// Fills `buf` with bytes derived from `key` (xorshift words: cheap even unoptimized).
-fn fill(buf: &mut [u8], key: u64) {
-    let mut x = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    for chunk in buf.chunks_mut(8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-    }
-}
-
 /// Builds message `id` with a payload of `payload_len` bytes into `out`.
 fn encode_into(out: &mut Vec<u8>, id: u64, payload_len: usize) {
     out.clear();
@@ -122,33 +111,6 @@ fn decode(msg: &[u8]) -> u64 {
     id
 }
 
-/// A small deterministic PRNG (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    /// Seeded from `SHMWIRE_TEST_SEED` if set, else from the clock; prints the seed.
-    fn seeded() -> (Rng, u64) {
-        let seed = std::env::var("SHMWIRE_TEST_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-                    ^ u64::from(std::process::id()) << 32
-            });
-        eprintln!("channel test seed {seed} (replay with SHMWIRE_TEST_SEED={seed})");
-        (Rng(seed | 1), seed)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n.max(1)
-    }
-}
-
 fn ring(capacity: u64) -> ChannelOptions {
     ChannelOptions::new().capacity(capacity)
 }
@@ -164,20 +126,6 @@ fn expect_disconnected<T: std::fmt::Debug, E: Into<RecvTimeoutError>>(
         Err(RecvTimeoutError::Disconnected { .. }) => {}
         other => panic!("{what}: expected Disconnected, got {other:?}"),
     }
-}
-
-fn env_u64(var: &str) -> u64 {
-    child_env(var).parse().expect("a number from the parent")
-}
-
-/// Exits this child when the parent goes away (EOF on stdin), for children that loop for
-/// ever until killed and so never read a command.
-fn exit_with_parent() {
-    std::thread::spawn(|| {
-        let mut sink = Vec::new();
-        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
-        std::process::exit(3);
-    });
 }
 
 /// Waits for the child's report and checks it is `expected`.
@@ -211,7 +159,7 @@ fn stream_payload_len(seed: u64, seq: u64, max_payload: usize) -> usize {
 
 fn child_spsc_streamer() {
     let name = child_segment();
-    let (seed, count) = (env_u64(SEED_VAR), env_u64(COUNT_VAR));
+    let (seed, count) = (child_env_u64(SEED_VAR), child_env_u64(COUNT_VAR));
     let mut tx = spsc::Sender::open(&name, &ring(STREAM_RING)).expect("child opens the sender");
     let max_payload = tx.message_size() as usize - HDR;
     report("max-payload", max_payload);
@@ -449,7 +397,7 @@ const HALF_LOAN_PAYLOAD: usize = 300 * 1024;
 
 fn child_spsc_half_loan() {
     let name = child_segment();
-    let count = env_u64(COUNT_VAR);
+    let count = child_env_u64(COUNT_VAR);
     let mut tx = spsc::Sender::open(&name, &ring(KILL_RING)).expect("child opens the sender");
     for seq in 0..count {
         tx.send_timeout(&encode(seq, 100 + seq as usize * 37), HANG_GUARD)
@@ -730,8 +678,8 @@ fn mpmc_payload_len(id: u64) -> usize {
 /// Child: sends its share when told "go"; producer 1 writes through loans.
 fn child_mpmc_producer() {
     let name = child_segment();
-    let producer = env_u64(ARG_VAR);
-    let count = env_u64(COUNT_VAR);
+    let producer = child_env_u64(ARG_VAR);
+    let count = child_env_u64(COUNT_VAR);
     let mut tx = mpmc::Sender::open(&name, &mpmc_opts()).expect("producer opens");
     assert_eq!((tx.capacity(), tx.message_size()), (MPMC_SLOTS, MPMC_MSG));
     report("ready", producer);
@@ -1141,7 +1089,7 @@ fn child_bc_late() {
     // One publisher at a time: the parent's.
     match broadcast::Publisher::open(&name, &bc_opts()) {
         Err(ChannelOpenError::Busy { role, pid, .. }) => {
-            assert_eq!((role, pid), ("publisher", env_u64(ARG_VAR) as u32));
+            assert_eq!((role, pid), ("publisher", child_env_u64(ARG_VAR) as u32));
         }
         other => panic!("a second publisher while the first lives: {other:?}"),
     }
@@ -1212,7 +1160,7 @@ const BB_READS: u64 = 100_000;
 const BB_VERSIONS: u64 = 1000;
 
 fn child_bb_writer() {
-    exit_with_parent();
+    common::listen_to_parent();
     let name = child_segment();
     let mut w =
         blackboard::Writer::<Stamp>::open(&name, &ChannelOptions::new()).expect("writer opens");

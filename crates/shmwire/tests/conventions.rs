@@ -5,12 +5,14 @@
 #![cfg(not(loom))]
 #![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{unique_name, Cleanup};
 use shmwire::channel::stream::{StreamHeader, StreamObserver, StreamRecvError, StreamSendError};
 use shmwire::channel::{
     blackboard, broadcast, mpmc, spsc, ChannelOpenError, ChannelOptions, RecvTimeoutError,
@@ -56,27 +58,9 @@ fn allocations(f: impl FnOnce()) -> u64 {
     ALLOCATIONS.with(Cell::get) - before
 }
 
-fn unique(tag: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "swt-conv-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Removes the segment however the test ends.
-struct Cleanup(String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let _ = SegmentOptions::new().remove(&self.0);
-    }
-}
-
 #[test]
 fn a_try_miss_allocates_nothing() {
-    let name = unique("alloc-spsc");
+    let name = unique_name("alloc-spsc");
     let _c = Cleanup(name.clone());
     let opts = ChannelOptions::new().capacity(16 * 1024);
     let mut tx = spsc::Sender::open(&name, &opts).unwrap();
@@ -99,7 +83,7 @@ fn a_try_miss_allocates_nothing() {
     });
     assert_eq!(n, 0, "spsc try_send misses allocated {n} times");
 
-    let name = unique("alloc-mpmc");
+    let name = unique_name("alloc-mpmc");
     let _c2 = Cleanup(name.clone());
     let opts = ChannelOptions::new().capacity(2).message_size(64);
     let mut mtx = mpmc::Sender::open(&name, &opts).unwrap();
@@ -119,7 +103,7 @@ fn a_try_miss_allocates_nothing() {
     });
     assert_eq!(n, 0, "mpmc try_send misses allocated {n} times");
 
-    let name = unique("alloc-bc");
+    let name = unique_name("alloc-bc");
     let _c3 = Cleanup(name.clone());
     let opts = ChannelOptions::new().capacity(4).message_size(64);
     let _publisher = broadcast::Publisher::open(&name, &opts).unwrap();
@@ -132,7 +116,7 @@ fn a_try_miss_allocates_nothing() {
     });
     assert_eq!(n, 0, "broadcast try_recv misses allocated {n} times");
 
-    let name = unique("alloc-bb");
+    let name = unique_name("alloc-bb");
     let _c4 = Cleanup(name.clone());
     let _w = blackboard::Writer::<u64>::open(&name, &ChannelOptions::new()).unwrap();
     let r = blackboard::Reader::<u64>::open(&name, &ChannelOptions::new()).unwrap();
@@ -147,7 +131,7 @@ fn a_try_miss_allocates_nothing() {
 
 #[test]
 fn sync_tries_and_timeouts_say_so_in_their_types() {
-    let name = unique("sync");
+    let name = unique_name("sync");
     let seg = SegmentOptions::new().create(&name, 4096).unwrap();
     let m = RobustMutex::init_in(&seg, 0).unwrap();
     let e = Event::init_in(&seg, 128, EventMode::AutoReset).unwrap();
@@ -177,7 +161,7 @@ fn sync_tries_and_timeouts_say_so_in_their_types() {
 
 #[test]
 fn a_sender_waits_for_its_receiver_without_polling_and_times_out_cleanly() {
-    let name = unique("peer");
+    let name = unique_name("peer");
     let _c = Cleanup(name.clone());
     let opts = ChannelOptions::new().capacity(16 * 1024);
     let tx = spsc::Sender::open(&name, &opts).unwrap();
@@ -201,7 +185,7 @@ fn a_sender_waits_for_its_receiver_without_polling_and_times_out_cleanly() {
         assert!(tx.has_receiver());
     });
 
-    let name = unique("subs");
+    let name = unique_name("subs");
     let _c2 = Cleanup(name.clone());
     let opts = ChannelOptions::new().capacity(4).message_size(16);
     let publisher = broadcast::Publisher::open(&name, &opts).unwrap();
@@ -226,7 +210,7 @@ fn a_sender_waits_for_its_receiver_without_polling_and_times_out_cleanly() {
 
 #[test]
 fn creation_modes_open_create_or_either() {
-    let name = unique("mode");
+    let name = unique_name("mode");
     let _c = Cleanup(name.clone());
     let open_only = ChannelOptions::new().creation(CreationMode::Open);
     let e = spsc::Receiver::open(&name, &open_only).unwrap_err();
@@ -253,7 +237,7 @@ fn creation_modes_open_create_or_either() {
 /// the ring less 4160 bytes, a record just under 1 GiB) goes through it whole.
 #[test]
 fn a_two_gib_ring_carries_its_largest_message() {
-    let name = unique("2gib");
+    let name = unique_name("2gib");
     let _c = Cleanup(name.clone());
     let opts = ChannelOptions::new().capacity(spsc::MAX_CAPACITY);
     assert_eq!(spsc::MAX_CAPACITY, 2 << 30);
@@ -307,7 +291,7 @@ impl StreamObserver for Record {
 }
 
 fn stream_pair(tag: &str) -> (Cleanup, spsc::Sender, spsc::Receiver) {
-    let name = unique(tag);
+    let name = unique_name(tag);
     let opts = ChannelOptions::new().capacity(64 * 1024);
     let tx = spsc::Sender::open(&name, &opts).unwrap();
     let rx = spsc::Receiver::open(&name, &opts).unwrap();
@@ -439,7 +423,7 @@ fn no_receiver_in_time_is_a_timeout_and_sends_nothing() {
 #[test]
 fn a_subscriber_the_publisher_waited_for_misses_nothing() {
     for round in 0..50u32 {
-        let name = unique("bc-race");
+        let name = unique_name("bc-race");
         let _c = Cleanup(name.clone());
         let opts = ChannelOptions::new().capacity(64).message_size(8);
         let mut publisher = broadcast::Publisher::open(&name, &opts).unwrap();

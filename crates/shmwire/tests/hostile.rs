@@ -17,9 +17,8 @@
 //! cursors …) at random offsets, and on purpose at the header fields, the channel
 //! description, the peer table, the cursor lines and the records or slots at the cursors.
 //!
-//! A random seed drives both children; it is printed (`hostile test seed`) and can be
-//! replayed with `SHMWIRE_TEST_SEED=<seed>` (the scribbler's timing relative to the victim
-//! still varies). The victim runs for `SHMWIRE_HOSTILE_MS` milliseconds (default 1500); the
+//! A random seed drives both children; it is printed (`test seed`) and can be replayed with
+//! `SHMWIRE_TEST_SEED=<seed>` (the scribbler's timing relative to the victim still varies). The victim runs for `SHMWIRE_HOSTILE_MS` milliseconds (default 1500); the
 //! channel victim goes on, up to ten times as long, until it received 10 messages while
 //! scribbled (a slow machine, Wine).
 //! Plain child processes only, so this runs on Windows too.
@@ -33,7 +32,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    child_env, child_role, child_segment, report, spawn_child, wait_for_command, ChildProc, Cleanup,
+    child_env, child_env_u64, child_role, child_segment, report, spawn_child, wait_for_command,
+    ChildProc, Cleanup, Rng,
 };
 use shmwire::channel::{
     blackboard, broadcast, mpmc, spsc, ChannelOpenError, ChannelOptions, RecvError,
@@ -64,49 +64,6 @@ fn child_entry() {
 }
 
 // ------------------------------------------------------------------------------ helpers
-
-/// A small deterministic PRNG (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    /// Seeded from `SHMWIRE_TEST_SEED` if set, else from the clock; prints the seed.
-    fn seeded() -> (Rng, u64) {
-        let seed = std::env::var("SHMWIRE_TEST_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(1, |d| d.as_nanos() as u64)
-                    ^ u64::from(std::process::id()) << 32
-            });
-        eprintln!("hostile test seed {seed} (replay with SHMWIRE_TEST_SEED={seed})");
-        (Rng(seed | 1), seed)
-    }
-
-    fn from_env() -> Rng {
-        Rng(child_env(SEED_VAR).parse::<u64>().expect("a seed") | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<T: Copy>(&mut self, of: &[T]) -> T {
-        of[self.below(of.len() as u64) as usize]
-    }
-}
 
 /// How long the victim keeps going.
 fn victim_time() -> Duration {
@@ -339,7 +296,7 @@ fn interesting(rng: &mut Rng, near: u64) -> u64 {
 }
 
 fn child_scribbler() {
-    let mut rng = Rng::from_env();
+    let mut rng = Rng::new(child_env_u64(SEED_VAR));
     let targets = child_env(TARGETS_VAR);
     let names: Vec<String> = if targets == "segment" {
         vec![child_segment()]
@@ -438,7 +395,7 @@ const SEGMENT_SIZE: u64 = 64 * 1024;
 
 fn child_segment_victim() {
     let name = child_segment();
-    let mut rng = Rng::from_env();
+    let mut rng = Rng::new(child_env_u64(SEED_VAR));
     let mut tally = Tally::default();
     let opts = SegmentOptions::new().init_timeout(Duration::from_millis(50));
     let mut seg = opts.open(&name).expect("the victim opens the segment");
@@ -730,7 +687,7 @@ fn child_channel_victim() {
         .split(',')
         .map(str::to_owned)
         .collect();
-    let mut rng = Rng::from_env();
+    let mut rng = Rng::new(child_env_u64(SEED_VAR));
     let mut tally = Tally::default();
     let mut e = Endpoints {
         names,

@@ -19,7 +19,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{child_role, child_segment, pattern, report, spawn_command, Cleanup};
+use common::{child_role, child_segment, is_root, pattern, report, spawn_command, Cleanup};
 use shmwire::{
     Access, AccessError, CreateError, OpenError, OpenOrCreateError, RemoveError, Segment,
     SegmentOptions,
@@ -39,10 +39,6 @@ fn child_entry() {
         "write-for-others" => child_write_for_others(),
         other => panic!("unknown child role {other:?}"),
     }
-}
-
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// The test binary at a path `nobody` can execute, and the scratch directory of the copy if
