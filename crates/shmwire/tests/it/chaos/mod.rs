@@ -28,7 +28,7 @@
 //! # Modes
 //!
 //! * Bounded (the default, for CI): 30 s of chaos, about 32 s in all.
-//! * Long: `SHMWIRE_CHAOS_SECS=600 cargo test --release -p shmwire --test chaos --
+//! * Long: `SHMWIRE_CHAOS_SECS=600 cargo test --release -p shmwire --test it -- chaos::
 //!   --nocapture`, and/or `SHMWIRE_CHAOS_KILLS=N` (end once every scenario killed N
 //!   processes; without `SHMWIRE_CHAOS_SECS` there is then no time limit).
 //! * `SHMWIRE_CHAOS_ONLY=spsc,mutex` runs only the named scenarios.
@@ -43,26 +43,14 @@
 //! Linux only: the end needs `shmwire::list` and gc, which cannot list objects on macOS and
 //! have nothing to collect on Windows (a section dies with its last handle). The scenarios
 //! themselves use nothing Linux-specific (`Child::kill` is `TerminateProcess` on Windows).
-#![cfg(all(target_os = "linux", not(loom)))]
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
 
-mod common;
-
-#[path = "chaos/board.rs"]
 mod board;
-#[path = "chaos/check.rs"]
 mod check;
-#[path = "chaos/debris.rs"]
 mod debris;
-#[path = "chaos/drive.rs"]
 mod drive;
-#[path = "chaos/kids.rs"]
 mod kids;
-#[path = "chaos/lock.rs"]
 mod lock;
-#[path = "chaos/mpmc.rs"]
 mod mpmc;
-#[path = "chaos/spsc.rs"]
 mod spsc;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,30 +59,21 @@ use std::time::{Duration, Instant};
 use drive::{Cfg, Stats};
 use shmwire::gc::GcOptions;
 
-/// Entry point of the children (ignored, so a normal test run skips it).
-#[test]
-#[ignore = "child process entry point"]
-fn child_entry() {
-    let Some(role) = common::child_role() else {
-        return;
-    };
-    let role = role
-        .strip_prefix(kids::ROLE_PREFIX)
-        .unwrap_or_else(|| panic!("{role:?} is not a chaos role"));
-    match role {
-        "spsc-producer" => spsc::child_producer(),
-        "spsc-consumer" => spsc::child_consumer(),
-        "mpmc-producer" => mpmc::child_producer(),
-        "mpmc-consumer" => mpmc::child_consumer(),
-        "bc-publisher" => board::child_publisher(),
-        "bc-subscriber" => board::child_subscriber(),
-        "bb-writer" => board::child_writer(),
-        "bb-reader" => board::child_reader(),
-        "mutex-holder" => lock::child_holder(),
-        "debris" => debris::child(),
-        other => panic!("unknown chaos role {other:?}"),
-    }
-}
+use crate::common;
+
+/// The child processes' roles (see `child_entry` in `main.rs`).
+pub(crate) const CHILDREN: &[crate::Role] = &[
+    ("chaos-spsc-producer", spsc::child_producer),
+    ("chaos-spsc-consumer", spsc::child_consumer),
+    ("chaos-mpmc-producer", mpmc::child_producer),
+    ("chaos-mpmc-consumer", mpmc::child_consumer),
+    ("chaos-bc-publisher", board::child_publisher),
+    ("chaos-bc-subscriber", board::child_subscriber),
+    ("chaos-bb-writer", board::child_writer),
+    ("chaos-bb-reader", board::child_reader),
+    ("chaos-mutex-holder", lock::child_holder),
+    ("chaos-debris", debris::child),
+];
 
 /// Seconds of chaos in the bounded mode.
 const BOUNDED_SECS: f64 = 30.0;

@@ -3,16 +3,13 @@
 //!
 //! Multi-process tests re-execute this test binary as children (see `common/mod.rs`). Every
 //! test uses its own temporary files (test tag + pid + counter) and removes them.
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
-
-mod common;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use common::{child_env, child_role, report, spawn_role};
+use crate::common::{child_env, report, spawn_role};
 
 use shmwire::{
     FileAccess, FileOpenError, FlushError, MappedFile, ReadError, ViewAccessError, ViewError,
@@ -98,55 +95,62 @@ fn hex(data: &[u8]) -> String {
     data.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The child side (ignored, so a normal test run skips it).
-#[test]
-#[ignore = "child process entry point"]
-fn child_entry() {
-    let Some(role) = child_role() else { return };
+/// The child processes' roles (see `child_entry` in `main.rs`).
+pub(crate) const CHILDREN: &[crate::Role] = &[
+    ("read", child_read),
+    ("write", child_write),
+    ("shared", child_shared),
+    ("truncate", child_truncate),
+];
+
+/// Child: reads `len` bytes at `offset` through a mapping and with plain file I/O.
+fn child_read() {
     let path = child_env(PATH_VAR);
     let arg = child_env(ARG_VAR);
-    match role.as_str() {
-        // Reads `len` bytes at `offset` through a mapping and with plain file I/O.
-        "read" => {
-            let (offset, len) = arg.split_once(',').unwrap();
-            let (offset, len): (u64, usize) = (offset.parse().unwrap(), len.parse().unwrap());
-            let file = MappedFile::open(&path, FileAccess::ReadOnly).unwrap();
-            report("mapped", hex(&read_view(&file.view(offset, len).unwrap())));
-            let mut f = File::open(&path).unwrap();
-            f.seek(SeekFrom::Start(offset)).unwrap();
-            let mut buf = vec![0u8; len];
-            f.read_exact(&mut buf).unwrap();
-            report("read", hex(&buf));
-        }
-        // Writes `arg` at offset 12345 through a read-write mapping, flushes, exits.
-        "write" => {
-            let file = MappedFile::open(&path, FileAccess::ReadWrite).unwrap();
-            let view = file.view(12_345, arg.len()).unwrap();
-            view.write_at(0, arg.as_bytes()).unwrap();
-            view.flush().unwrap();
-            report("flushed", arg.len());
-        }
-        // Opens a shared file mapping by its share name, reads the greeting at 70000 and
-        // writes a reply after it.
-        "shared" => {
-            let file = MappedFile::open_shared(&path, FileAccess::ReadWrite).unwrap();
-            let view = file.view(70_000, 32).unwrap();
-            let mut greeting = [0u8; 5];
-            view.read_at(0, &mut greeting).unwrap();
-            report("greeting", String::from_utf8_lossy(&greeting));
-            view.write_at(5, b" back").unwrap();
-            view.flush().unwrap();
-            report("len", file.len().unwrap());
-        }
-        // Truncates the file to `arg` bytes.
-        "truncate" => {
-            let f = OpenOptions::new().write(true).open(&path).unwrap();
-            match f.set_len(arg.parse().unwrap()) {
-                Ok(()) => report("truncated", "yes"),
-                Err(e) => report("truncated", format!("no: {e}")),
-            }
-        }
-        other => panic!("unknown child role {other:?}"),
+    let (offset, len) = arg.split_once(',').unwrap();
+    let (offset, len): (u64, usize) = (offset.parse().unwrap(), len.parse().unwrap());
+    let file = MappedFile::open(&path, FileAccess::ReadOnly).unwrap();
+    report("mapped", hex(&read_view(&file.view(offset, len).unwrap())));
+    let mut f = File::open(&path).unwrap();
+    f.seek(SeekFrom::Start(offset)).unwrap();
+    let mut buf = vec![0u8; len];
+    f.read_exact(&mut buf).unwrap();
+    report("read", hex(&buf));
+}
+
+/// Child: writes `arg` at offset 12345 through a read-write mapping, flushes, exits.
+fn child_write() {
+    let path = child_env(PATH_VAR);
+    let arg = child_env(ARG_VAR);
+    let file = MappedFile::open(&path, FileAccess::ReadWrite).unwrap();
+    let view = file.view(12_345, arg.len()).unwrap();
+    view.write_at(0, arg.as_bytes()).unwrap();
+    view.flush().unwrap();
+    report("flushed", arg.len());
+}
+
+/// Child: opens a shared file mapping by its share name, reads the greeting at 70000 and
+/// writes a reply after it.
+fn child_shared() {
+    let path = child_env(PATH_VAR);
+    let file = MappedFile::open_shared(&path, FileAccess::ReadWrite).unwrap();
+    let view = file.view(70_000, 32).unwrap();
+    let mut greeting = [0u8; 5];
+    view.read_at(0, &mut greeting).unwrap();
+    report("greeting", String::from_utf8_lossy(&greeting));
+    view.write_at(5, b" back").unwrap();
+    view.flush().unwrap();
+    report("len", file.len().unwrap());
+}
+
+/// Child: truncates the file to `arg` bytes.
+fn child_truncate() {
+    let path = child_env(PATH_VAR);
+    let arg = child_env(ARG_VAR);
+    let f = OpenOptions::new().write(true).open(&path).unwrap();
+    match f.set_len(arg.parse().unwrap()) {
+        Ok(()) => report("truncated", "yes"),
+        Err(e) => report("truncated", format!("no: {e}")),
     }
 }
 

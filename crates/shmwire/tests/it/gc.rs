@@ -12,14 +12,10 @@
 //! container, or any root process when not run as root), the default verdict for an
 //! abandoned segment is "uncertain" instead of "stale". The tests that want removals say
 //! `ignore_unseen(true)`; `killed_creator_is_stale_and_removed` checks the default too.
-#![cfg(not(loom))]
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
 
-mod common;
-
-use common::{child_env, child_role, child_segment, report, unique_name, wait_for_command};
+use crate::common::{child_env, child_segment, report, unique_name, wait_for_command};
 #[cfg(unix)]
-use common::{spawn_child, ChildProc, Cleanup};
+use crate::common::{spawn_child, ChildProc, Cleanup};
 #[cfg(target_os = "linux")]
 use shmwire::gc::GcReport;
 use shmwire::gc::{self, GcOptions, Verdict};
@@ -34,20 +30,14 @@ const EXIT_VAR: &str = "SHMWIRE_TEST_GC_EXIT";
 /// Messages a "sender" child sends.
 const COUNT_VAR: &str = "SHMWIRE_TEST_GC_COUNT";
 
-/// Entry point of the child processes (ignored, so a normal test run skips it).
-#[test]
-#[ignore = "child process entry point"]
-fn child_entry() {
-    let Some(role) = child_role() else { return };
-    match role.as_str() {
-        "creator" => child_creator(),
-        "mapper" => child_mapper(),
-        "initializer" => child_initializer(),
-        "sender" => child_sender(),
-        "receiver" => child_receiver(),
-        other => panic!("unknown child role {other:?}"),
-    }
-}
+/// The child processes' roles (see `child_entry` in `main.rs`).
+pub(crate) const CHILDREN: &[crate::Role] = &[
+    ("creator", child_creator),
+    ("mapper", child_mapper),
+    ("initializer", child_initializer),
+    ("sender", child_sender),
+    ("receiver", child_receiver),
+];
 
 // ------------------------------------------------------------------------------ children
 

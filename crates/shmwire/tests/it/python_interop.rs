@@ -1,14 +1,10 @@
 //! Raw segments are plain POSIX shared memory: Python's `multiprocessing.shared_memory` sees
 //! a raw shmwire segment, and shmwire opens one Python made. Skipped (with a note) where
 //! `python3` is not available.
-#![cfg(unix)]
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
-
-mod common;
 
 use std::process::{Command, Output};
 
-use common::{pattern, Cleanup};
+use crate::common::{self, pattern, Cleanup};
 use shmwire::{OpenError, Segment, SegmentOptions};
 
 /// Python that builds the same bytes as `common::pattern(seed, n)`.

@@ -8,34 +8,24 @@
 //! child process with a private mount namespace (`unshare -m`) and a tiny tmpfs of its own on
 //! `/dev/shm`, which vanishes with the child. Those tests need root (or `CAP_SYS_ADMIN`) and
 //! say so when they skip.
-#![cfg(target_os = "linux")]
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
-
-mod common;
 
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use common::{child_role, child_segment, pattern, report, spawn_command, Cleanup};
+use crate::common::{self, child_segment, pattern, report, spawn_command, Cleanup};
 use shmwire::{CreateError, OpenError, Segment, SegmentOptions};
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 
-/// Entry point of the child processes (ignored, so a normal test run skips it).
-#[test]
-#[ignore = "child process entry point"]
-fn child_entry() {
-    let Some(role) = child_role() else { return };
-    match role.as_str() {
-        "fill" => child_fill(),
-        "objects" => child_objects(),
-        "no-address-space" => child_no_address_space(),
-        "open-files" => child_open_files(),
-        other => panic!("unknown child role {other:?}"),
-    }
-}
+/// The child processes' roles (see `child_entry` in `main.rs`).
+pub(crate) const CHILDREN: &[crate::Role] = &[
+    ("fill", child_fill),
+    ("objects", child_objects),
+    ("no-address-space", child_no_address_space),
+    ("open-files", child_open_files),
+];
 
 // ------------------------------------------------------------------------------ helpers
 

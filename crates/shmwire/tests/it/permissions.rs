@@ -9,17 +9,13 @@
 //!
 //! Windows ACLs are not enforced under Wine; the DACL built from a mode is unit-tested in
 //! `shmwire-platform` (`sddl.rs`) on every platform.
-#![cfg(target_os = "linux")]
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
-
-mod common;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use common::{child_role, child_segment, is_root, pattern, report, spawn_command, Cleanup};
+use crate::common::{self, child_segment, is_root, pattern, report, spawn_command, Cleanup};
 use shmwire::{
     Access, AccessError, CreateError, OpenError, OpenOrCreateError, RemoveError, Segment,
     SegmentOptions,
@@ -28,18 +24,12 @@ use shmwire::{
 const NOBODY: u32 = 65534;
 const SIZE: u64 = 8192;
 
-/// Entry point of the child processes (ignored, so a normal test run skips it).
-#[test]
-#[ignore = "child process entry point"]
-fn child_entry() {
-    let Some(role) = child_role() else { return };
-    match role.as_str() {
-        "owner-only" => child_owner_only(),
-        "read-for-others" => child_read_for_others(),
-        "write-for-others" => child_write_for_others(),
-        other => panic!("unknown child role {other:?}"),
-    }
-}
+/// The child processes' roles (see `child_entry` in `main.rs`).
+pub(crate) const CHILDREN: &[crate::Role] = &[
+    ("owner-only", child_owner_only),
+    ("read-for-others", child_read_for_others),
+    ("write-for-others", child_write_for_others),
+];
 
 /// The test binary at a path `nobody` can execute, and the scratch directory of the copy if
 /// one was needed (removed on drop).

@@ -1,15 +1,11 @@
 //! Segments shared between real processes. Each test re-executes this test binary as one or
-//! more children (see `common/mod.rs`); `child_entry` is their entry point and does nothing
-//! in a normal test run.
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
-
-mod common;
+//! more children (see `common/mod.rs`), whose roles are in [`CHILDREN`].
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{
-    child_env, child_role, child_segment, pattern, report, spawn_child, wait_for_command, Cleanup,
+use crate::common::{
+    self, child_env, child_segment, pattern, report, spawn_child, wait_for_command, Cleanup,
 };
 use shmwire::{
     Access, Liveness, OpenError, Opened, ProcessId, Segment, SegmentOptions, SegmentState,
@@ -24,24 +20,18 @@ const REPLY_OFFSET: u64 = 20_000;
 const COUNTER_OFFSET: u64 = 30_000;
 const EXCHANGE_SIZE: u64 = 40_000;
 
-/// Entry point of the child processes (ignored, so a normal test run skips it).
-#[test]
-#[ignore = "child process entry point"]
-fn child_entry() {
-    let Some(role) = child_role() else { return };
-    match role.as_str() {
-        "reader" => child_reader(),
-        "persisting-creator" => child_persisting_creator(),
-        "read-only-writer" => child_read_only_writer(),
-        "slow-initializer" => child_slow_initializer(),
-        "stuck-initializer" => child_stuck_initializer(),
-        "racer" => child_racer(),
-        "big-reader" => child_big_reader(),
-        #[cfg(unix)]
-        "umask-creator" => child_umask_creator(),
-        other => panic!("unknown child role {other:?}"),
-    }
-}
+/// The child processes' roles (see `child_entry` in `main.rs`).
+pub(crate) const CHILDREN: &[crate::Role] = &[
+    ("reader", child_reader),
+    ("persisting-creator", child_persisting_creator),
+    ("read-only-writer", child_read_only_writer),
+    ("slow-initializer", child_slow_initializer),
+    ("stuck-initializer", child_stuck_initializer),
+    ("racer", child_racer),
+    ("big-reader", child_big_reader),
+    #[cfg(unix)]
+    ("umask-creator", child_umask_creator),
+];
 
 // ------------------------------------------------------------------ 1. two processes
 

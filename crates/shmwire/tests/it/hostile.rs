@@ -18,22 +18,19 @@
 //! description, the peer table, the cursor lines and the records or slots at the cursors.
 //!
 //! A random seed drives both children; it is printed (`test seed`) and can be replayed with
-//! `SHMWIRE_TEST_SEED=<seed>` (the scribbler's timing relative to the victim still varies). The victim runs for `SHMWIRE_HOSTILE_MS` milliseconds (default 1500); the
-//! channel victim goes on, up to ten times as long, until it received 10 messages while
-//! scribbled (a slow machine, Wine).
+//! `SHMWIRE_TEST_SEED=<seed>` (the scribbler's timing relative to the victim still varies).
+//! The victim runs for `SHMWIRE_HOSTILE_MS` milliseconds (default 1500); the channel victim
+//! goes on, up to ten times as long, until it received 10 messages while scribbled (a slow
+//! machine, Wine).
 //! Plain child processes only, so this runs on Windows too.
-#![cfg(not(loom))]
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
-
-mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{
-    child_env, child_env_u64, child_role, child_segment, report, spawn_child, wait_for_command,
-    ChildProc, Cleanup, Rng,
+use crate::common::{
+    child_env, child_env_u64, child_segment, report, spawn_child, wait_for_command, ChildProc,
+    Cleanup, Rng,
 };
 use shmwire::channel::{
     blackboard, broadcast, mpmc, spsc, ChannelOpenError, ChannelOptions, RecvError,
@@ -50,18 +47,12 @@ const TARGETS_VAR: &str = "SHMWIRE_TEST_HOSTILE_TARGETS";
 /// scribbler zeroed: 2 s (the default init timeout).
 const OP_LIMIT: Duration = Duration::from_secs(30);
 
-/// Entry point of the child processes (ignored, so a normal test run skips it).
-#[test]
-#[ignore = "child process entry point"]
-fn child_entry() {
-    let Some(role) = child_role() else { return };
-    match role.as_str() {
-        "scribbler" => child_scribbler(),
-        "segment-victim" => child_segment_victim(),
-        "channel-victim" => child_channel_victim(),
-        other => panic!("unknown child role {other:?}"),
-    }
-}
+/// The child processes' roles (see `child_entry` in `main.rs`).
+pub(crate) const CHILDREN: &[crate::Role] = &[
+    ("scribbler", child_scribbler),
+    ("segment-victim", child_segment_victim),
+    ("channel-victim", child_channel_victim),
+];
 
 // ------------------------------------------------------------------------------ helpers
 

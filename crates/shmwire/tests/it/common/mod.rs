@@ -6,9 +6,9 @@
 //! A multi-process test re-executes its own test binary (`std::env::current_exe()`) with
 //! [`CHILD_ARGS`] (`--ignored --exact child_entry --nocapture --test-threads=1`) and the
 //! environment variable [`ROLE_VAR`] set. The test binary has a `#[test] #[ignore] fn
-//! child_entry()`, which a normal run skips, that dispatches on the role. Children report to
-//! the parent with lines `SHMWIRE:<key>=<value>` on stdout (libtest's own output is ignored),
-//! and read commands from stdin, one per line. EOF on stdin means the parent went away: a
+//! child_entry()` (in `main.rs`), which a normal run skips, that dispatches on the role.
+//! Children report to the parent with lines `SHMWIRE:<key>=<value>` on stdout (libtest's own
+//! output is ignored), and read commands from stdin, one per line. EOF on stdin means the parent went away: a
 //! child waiting for a command then panics instead of hanging, and one that never reads
 //! commands calls [`listen_to_parent`] to exit with it.
 //!
@@ -20,6 +20,7 @@
 //! Nothing here forks or uses Unix-only APIs, so the same tests run on Windows (Wine).
 #![allow(dead_code)] // each test module uses a different subset, some only on one OS
 
+#[macro_use]
 mod host;
 
 pub use host::*;

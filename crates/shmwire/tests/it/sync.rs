@@ -5,16 +5,11 @@
 //! behaviour is the point. Names are unique per test, process and call; segments are removed
 //! at the end. The only time bounds are generous guards against hangs (a recovery must happen
 //! within 5 s).
-#![cfg(not(loom))]
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{
-    child_env, child_role, child_segment, report, spawn_child, wait_for_command, ChildProc,
-    Cleanup, Rng,
+use crate::common::{
+    self, child_env, child_segment, report, spawn_child, wait_for_command, ChildProc, Cleanup, Rng,
 };
 use shmwire::sync::{
     Event, EventMode, LockError, LockTimeoutError, RobustMutex, Semaphore, TryLockError,
@@ -73,89 +68,101 @@ fn spawn(role: &str, seg: &str, arg: &str) -> ChildProc {
     spawn_child(role, seg, &[(ARG_VAR, arg.to_owned())])
 }
 
-/// Entry point of the child processes (ignored, so a normal test run skips it).
-#[test]
-#[ignore = "child process entry point"]
-fn child_entry() {
-    let Some(role) = child_role() else { return };
-    let name = child_segment();
-    let arg = child_env(ARG_VAR);
-    let seg = Segment::open(&name).unwrap();
-    match role.as_str() {
-        // Locks and updates the guarded counters for ever (until killed), slowly enough that
-        // a kill often lands inside the critical section.
-        "churn" => {
-            common::listen_to_parent(); // it never reads a command: exit with the parent
-            let index: u64 = arg.parse().unwrap();
-            let m = RobustMutex::open_in(&seg, MUTEX).unwrap();
-            let mut said = false;
-            for round in 0u64.. {
-                let mut g = m.lock_timeout(RECOVERY_BOUND).unwrap();
-                let (a, b) = (read_u64(&seg, DATA_A), read_u64(&seg, DATA_B));
-                if g.owner_died() {
-                    write_u64(&seg, DATA_B, a); // repair: the update of B was lost
-                    g.mark_consistent();
-                } else {
-                    assert_eq!(a, b, "inconsistent data under a cleanly released lock");
-                }
-                write_u64(&seg, DATA_A, a + 1);
-                if round % 4 == 0 {
-                    std::thread::sleep(Duration::from_micros(200));
-                } else {
-                    std::hint::spin_loop();
-                }
-                write_u64(&seg, DATA_B, a + 1);
-                drop(g);
-                write_u64(&seg, PROGRESS + 8 * index, round + 1);
-                if !said {
-                    report("running", "");
-                    said = true;
-                }
-            }
+/// The child processes' roles (see `child_entry` in `main.rs`).
+pub(crate) const CHILDREN: &[crate::Role] = &[
+    ("churn", child_churn),
+    ("hold", child_hold),
+    ("pong", child_pong),
+    ("take", child_take),
+    ("gate", child_gate),
+];
+
+/// A child's segment (opened) and the argument of its role.
+fn child_setup() -> (Segment, String) {
+    let seg = Segment::open(&child_segment()).unwrap();
+    (seg, child_env(ARG_VAR))
+}
+
+/// Child: locks and updates the guarded counters for ever (until killed), slowly enough that
+/// a kill often lands inside the critical section.
+fn child_churn() {
+    let (seg, arg) = child_setup();
+    common::listen_to_parent(); // it never reads a command: exit with the parent
+    let index: u64 = arg.parse().unwrap();
+    let m = RobustMutex::open_in(&seg, MUTEX).unwrap();
+    let mut said = false;
+    for round in 0u64.. {
+        let mut g = m.lock_timeout(RECOVERY_BOUND).unwrap();
+        let (a, b) = (read_u64(&seg, DATA_A), read_u64(&seg, DATA_B));
+        if g.owner_died() {
+            write_u64(&seg, DATA_B, a); // repair: the update of B was lost
+            g.mark_consistent();
+        } else {
+            assert_eq!(a, b, "inconsistent data under a cleanly released lock");
         }
-        // Locks and holds until told to release.
-        "hold" => {
-            let m = RobustMutex::open_in(&seg, MUTEX).unwrap();
-            let g = m.lock().unwrap();
-            report("locked", "");
-            assert_eq!(wait_for_command(), "release");
-            drop(g);
-            report("released", "");
+        write_u64(&seg, DATA_A, a + 1);
+        if round % 4 == 0 {
+            std::thread::sleep(Duration::from_micros(200));
+        } else {
+            std::hint::spin_loop();
         }
-        // Answers each ping with a pong, `arg` times.
-        "pong" => {
-            let rounds: u32 = arg.parse().unwrap();
-            let ping = Event::open_in(&seg, PING).unwrap();
-            let pong = Event::open_in(&seg, PONG).unwrap();
-            report("ready", "");
-            for i in 0..rounds {
-                assert!(
-                    ping.wait_timeout(Duration::from_secs(20)).is_ok(),
-                    "lost wakeup: ping {i} never arrived"
-                );
-                pong.set().unwrap();
-            }
+        write_u64(&seg, DATA_B, a + 1);
+        drop(g);
+        write_u64(&seg, PROGRESS + 8 * index, round + 1);
+        if !said {
+            report("running", "");
+            said = true;
         }
-        // Takes `arg` permits.
-        "take" => {
-            let n: u32 = arg.parse().unwrap();
-            let sem = Semaphore::open_in(&seg, SEM).unwrap();
-            report("ready", "");
-            for i in 0..n {
-                assert!(
-                    sem.wait_timeout(Duration::from_secs(20)).is_ok(),
-                    "permit {i} never came"
-                );
-            }
-        }
-        // Waits once on the manual-reset event.
-        "gate" => {
-            let gate = Event::open_in(&seg, MANUAL).unwrap();
-            report("ready", "");
-            assert!(gate.wait_timeout(Duration::from_secs(20)).is_ok());
-        }
-        other => panic!("unknown child role {other}"),
     }
+}
+
+/// Child: locks and holds until told to release.
+fn child_hold() {
+    let (seg, _) = child_setup();
+    let m = RobustMutex::open_in(&seg, MUTEX).unwrap();
+    let g = m.lock().unwrap();
+    report("locked", "");
+    assert_eq!(wait_for_command(), "release");
+    drop(g);
+    report("released", "");
+}
+
+/// Child: answers each ping with a pong, `arg` times.
+fn child_pong() {
+    let (seg, arg) = child_setup();
+    let rounds: u32 = arg.parse().unwrap();
+    let ping = Event::open_in(&seg, PING).unwrap();
+    let pong = Event::open_in(&seg, PONG).unwrap();
+    report("ready", "");
+    for i in 0..rounds {
+        assert!(
+            ping.wait_timeout(Duration::from_secs(20)).is_ok(),
+            "lost wakeup: ping {i} never arrived"
+        );
+        pong.set().unwrap();
+    }
+}
+
+/// Child: takes `arg` permits.
+fn child_take() {
+    let (seg, arg) = child_setup();
+    let n: u32 = arg.parse().unwrap();
+    let sem = Semaphore::open_in(&seg, SEM).unwrap();
+    report("ready", "");
+    for i in 0..n {
+        assert!(
+            sem.wait_timeout(Duration::from_secs(20)).is_ok(),
+            "permit {i} never came"
+        );
+    }
+}
+
+/// Child: waits once on the manual-reset event.
+fn child_gate() {
+    let (seg, _) = child_setup();
+    let gate = Event::open_in(&seg, MANUAL).unwrap();
+    report("ready", "");
+    assert!(gate.wait_timeout(Duration::from_secs(20)).is_ok());
 }
 
 // ------------------------------------------------------------------------------- tests

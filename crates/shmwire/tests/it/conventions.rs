@@ -2,17 +2,13 @@
 //! (counted by this binary's allocator), the try / blocking / timeout triads and their
 //! per-operation errors, waiting for a peer instead of polling, creation modes, the 2 GiB
 //! ring, and the stream protocol in the library (send, receive, reject, a sender that fails).
-#![cfg(not(loom))]
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
-
-mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::{self, Read};
 use std::time::{Duration, Instant};
 
-use common::{unique_name, Cleanup};
+use crate::common::{unique_name, Cleanup};
 use shmwire::channel::stream::{StreamHeader, StreamObserver, StreamRecvError, StreamSendError};
 use shmwire::channel::{
     blackboard, broadcast, mpmc, spsc, ChannelOpenError, ChannelOptions, RecvTimeoutError,

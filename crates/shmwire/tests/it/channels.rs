@@ -1,8 +1,8 @@
 //! Channels between real processes: SPSC, MPMC, broadcast and blackboard, including
 //! endpoints killed in the middle of an operation.
 //!
-//! Each test re-executes this test binary as children (see `common/mod.rs`); `child_entry`
-//! is their entry point and does nothing in a normal run. Every message starts with its id
+//! Each test re-executes this test binary as children (see `common/mod.rs`), whose roles
+//! are in [`CHILDREN`]. Every message starts with its id
 //! (a sequence number, or producer and sequence) and the xxh3 of its payload, so a torn,
 //! misplaced, lost or duplicated message shows. The parent opens its endpoint first, so the
 //! channel lives as long as the test on every platform (Windows removes a section with its
@@ -12,18 +12,14 @@
 //!
 //! A random seed drives message sizes and kill moments; it is printed (`test seed`) and can
 //! be replayed with `SHMWIRE_TEST_SEED=<seed>`.
-#![cfg(not(loom))]
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
-
-mod common;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use common::{
-    child_env, child_env_u64, child_role, child_segment, fill, report, spawn_child,
-    wait_for_command, ChildProc, Cleanup, Rng, HANG_GUARD,
+use crate::common::{
+    self, child_env, child_env_u64, child_segment, fill, report, spawn_child, wait_for_command,
+    ChildProc, Cleanup, Rng, HANG_GUARD,
 };
 use shmwire::channel::{
     blackboard, broadcast, mpmc, spsc, ChannelOpenError, ChannelOptions, RecvTimeoutError,
@@ -39,36 +35,30 @@ const ARG_VAR: &str = "SHMWIRE_TEST_CH_ARG";
 const AUX_VAR: &str = "SHMWIRE_TEST_CH_AUX";
 const AUX2_VAR: &str = "SHMWIRE_TEST_CH_AUX2";
 
-/// Entry point of the child processes (ignored, so a normal test run skips it).
-#[test]
-#[ignore = "child process entry point"]
-fn child_entry() {
-    let Some(role) = child_role() else { return };
-    match role.as_str() {
-        "spsc-streamer" => child_spsc_streamer(),
-        "spsc-loaner" => child_spsc_loaner(),
-        "spsc-short-loan" => child_spsc_short_loan(),
-        "spsc-half-loan" => child_spsc_half_loan(),
-        "spsc-big-sender" => child_spsc_big_sender(),
-        "spsc-dying-receiver" => child_spsc_dying_receiver(),
-        "spsc-drainer" => child_spsc_drainer(),
-        "spsc-holder" => child_spsc_holder(),
-        "spsc-closer" => child_spsc_closer(),
-        "spsc-receiver-closer" => child_spsc_receiver_closer(),
-        "mpmc-producer" => child_mpmc_producer(),
-        "mpmc-consumer" => child_mpmc_consumer(),
-        "mpmc-loan-holder" => child_mpmc_loan_holder(),
-        "mpmc-waiter" => child_mpmc_waiter(),
-        "bc-fast" => child_bc_fast(),
-        "bc-slow" => child_bc_slow(),
-        "bc-late" => child_bc_late(),
-        "bb-writer" => child_bb_writer(),
-        "bb-reader" => child_bb_reader(),
-        "describer" => child_describer(),
-        "contender" => child_contender(),
-        other => panic!("unknown child role {other:?}"),
-    }
-}
+/// The child processes' roles (see `child_entry` in `main.rs`).
+pub(crate) const CHILDREN: &[crate::Role] = &[
+    ("spsc-streamer", child_spsc_streamer),
+    ("spsc-loaner", child_spsc_loaner),
+    ("spsc-short-loan", child_spsc_short_loan),
+    ("spsc-half-loan", child_spsc_half_loan),
+    ("spsc-big-sender", child_spsc_big_sender),
+    ("spsc-dying-receiver", child_spsc_dying_receiver),
+    ("spsc-drainer", child_spsc_drainer),
+    ("spsc-holder", child_spsc_holder),
+    ("spsc-closer", child_spsc_closer),
+    ("spsc-receiver-closer", child_spsc_receiver_closer),
+    ("mpmc-producer", child_mpmc_producer),
+    ("mpmc-consumer", child_mpmc_consumer),
+    ("mpmc-loan-holder", child_mpmc_loan_holder),
+    ("mpmc-waiter", child_mpmc_waiter),
+    ("bc-fast", child_bc_fast),
+    ("bc-slow", child_bc_slow),
+    ("bc-late", child_bc_late),
+    ("bb-writer", child_bb_writer),
+    ("bb-reader", child_bb_reader),
+    ("describer", child_describer),
+    ("contender", child_contender),
+];
 
 // ------------------------------------------------------------------------------ helpers
 

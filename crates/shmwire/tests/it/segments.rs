@@ -1,13 +1,10 @@
 //! Single-process behaviour of named segments through the public API: errors are typed, bad
 //! input leaves nothing behind, headers round-trip through real shared memory and corrupt
 //! ones are refused. Multi-process behaviour is in `multiprocess.rs`.
-#![allow(clippy::disallowed_types, clippy::disallowed_methods)] // a user of the library: std atomics are its own
-
-mod common;
 
 use std::time::{Duration, SystemTime};
 
-use common::{pattern, Cleanup};
+use crate::common::{self, pattern, Cleanup};
 use shmwire::{
     Access, AccessError, CreateError, Kind, Liveness, Name, NameProblem, OpenError,
     OpenOrCreateError, Opened, RemoveError, Segment, SegmentOptions, SegmentState,
