@@ -10,7 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{code, shmwire, stderr, stdout, Cleanup, BIN};
+use common::{code, shmwire, spawn_retrying, stderr, stdout, Cleanup, BIN};
 
 fn unique(tag: &str) -> String {
     common::unique_with("swch", tag)
@@ -49,17 +49,10 @@ impl Drop for TempDir {
     }
 }
 
-/// `len` pseudo-random bytes (xorshift64*): incompressible, reproducible.
+/// `len` pseudo-random bytes (`common::fill`): incompressible, reproducible.
 fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut v = Vec::with_capacity(len + 8);
-    while v.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        v.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    v.truncate(len);
+    let mut v = vec![0; len];
+    common::fill(&mut v, seed);
     v
 }
 
@@ -69,13 +62,14 @@ fn arg(p: &Path) -> &str {
 
 /// Starts `shmwire ARGS` with stdin, stdout and stderr as given (stderr always piped).
 fn start(args: &[&str], stdin: Stdio, stdout: Stdio) -> Child {
-    Command::new(BIN)
-        .args(args)
-        .stdin(stdin)
-        .stdout(stdout)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start shmwire")
+    spawn_retrying(
+        Command::new(BIN)
+            .args(args)
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(Stdio::piped()),
+    )
+    .expect("start shmwire")
 }
 
 /// Polls until `cond` holds; panics after a minute (a hang guard, not a timing assertion).

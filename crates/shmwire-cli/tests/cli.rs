@@ -4,7 +4,7 @@ mod common;
 
 use std::process::{Command, Output, Stdio};
 
-use common::{code, shmwire, stderr, stdout, Cleanup, BIN};
+use common::{code, shmwire, spawn_retrying, stderr, stdout, Cleanup, BIN};
 
 fn unique(tag: &str) -> String {
     common::unique_with("swcli", tag)
@@ -20,17 +20,13 @@ fn create_persisted(name: &str, size: &str) {
 fn create_write_read_info_rm_as_separate_commands() {
     let n = unique("flow");
     let _c = Cleanup(n.clone());
-    let o = shmwire(&["create", &n, "--size", "64KiB", "--persist"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&["create", &n, "--size", "64KiB", "--persist"]));
     assert!(stdout(&o).contains("64 KiB"), "{}", stdout(&o));
 
-    let o = shmwire(&["write", &n, "hello from another process"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let o = shmwire(&["write", &n, "--offset", "6", "FROM"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_ok!(shmwire(&["write", &n, "hello from another process"]));
+    assert_ok!(shmwire(&["write", &n, "--offset", "6", "FROM"]));
 
-    let o = shmwire(&["read", &n, "--len", "26"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&["read", &n, "--len", "26"]));
     assert_eq!(o.stdout, b"hello FROM another process");
 
     let o = shmwire(&["read", &n, "--offset", "6", "--len", "4", "--hex"]);
@@ -43,8 +39,7 @@ fn create_write_read_info_rm_as_separate_commands() {
     let o = shmwire(&["read", &n]);
     assert_eq!(o.stdout.len(), 64 * 1024);
 
-    let o = shmwire(&["info", &n, "--json"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&["info", &n, "--json"]));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["state"], "shmwire");
     assert_eq!(v["size"], 65536);
@@ -56,8 +51,7 @@ fn create_write_read_info_rm_as_separate_commands() {
     let o = shmwire(&["info", &n]);
     assert!(stdout(&o).contains("shmwire segment"), "{}", stdout(&o));
 
-    let o = shmwire(&["rm", &n]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_ok!(shmwire(&["rm", &n]));
     let o = shmwire(&["read", &n]);
     assert_eq!(code(&o), 1, "a missing segment is a plain no");
     assert_eq!(
@@ -71,8 +65,7 @@ fn ls_lists_our_segment_as_json() {
     let n = unique("ls");
     let _c = Cleanup(n.clone());
     create_persisted(&n, "100");
-    let o = shmwire(&["ls", "--json"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&["ls", "--json"]));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let row = v
         .as_array()
@@ -141,7 +134,7 @@ fn exclusive_create_refuses_an_existing_name_and_keeps_its_data() {
     let n = unique("excl");
     let _c = Cleanup(n.clone());
     create_persisted(&n, "4KiB");
-    assert_eq!(code(&shmwire(&["write", &n, "precious"])), 0);
+    assert_ok!(shmwire(&["write", &n, "precious"]));
     let o = shmwire(&["create", &n, "--size", "4KiB", "--persist"]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
@@ -153,7 +146,7 @@ fn a_write_that_does_not_fit_writes_nothing() {
     let n = unique("full");
     let _c = Cleanup(n.clone());
     create_persisted(&n, "16");
-    assert_eq!(code(&shmwire(&["write", &n, "0123456789abcdef"])), 0);
+    assert_ok!(shmwire(&["write", &n, "0123456789abcdef"]));
     let o = shmwire(&["write", &n, "--offset", "10", "0123456789"]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("do not fit"), "{}", stderr(&o));
@@ -170,28 +163,27 @@ fn write_takes_files_and_stdin() {
     let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let path = std::env::temp_dir().join(format!("{n}.bin"));
     std::fs::write(&path, &data).unwrap();
-    let o = shmwire(&["write", &n, "--file", path.to_str().unwrap()]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_ok!(shmwire(&["write", &n, "--file", path.to_str().unwrap()]));
     let out = std::env::temp_dir().join(format!("{n}.out"));
-    let o = shmwire(&[
+    assert_ok!(shmwire(&[
         "read",
         &n,
         "--len",
         "300000",
         "--out",
         out.to_str().unwrap(),
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    ]));
     assert_eq!(std::fs::read(&out).unwrap(), data);
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(&out);
 
-    let mut child = Command::new(BIN)
-        .args(["write", &n, "--offset", "100", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_retrying(
+        Command::new(BIN)
+            .args(["write", &n, "--offset", "100", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null()),
+    )
+    .unwrap();
     use std::io::Write;
     child
         .stdin
@@ -225,7 +217,7 @@ fn raw_segments_have_no_header() {
     let o = shmwire(&["write", &n, "x"]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("open it raw"), "{}", stderr(&o));
-    assert_eq!(code(&shmwire(&["write", &n, "--raw", "bytes at zero"])), 0);
+    assert_ok!(shmwire(&["write", &n, "--raw", "bytes at zero"]));
     assert_eq!(
         shmwire(&["read", &n, "--raw", "--len", "13"]).stdout,
         b"bytes at zero"
@@ -269,11 +261,12 @@ fn create_without_persist_holds_until_terminated_then_removes() {
     use std::io::{BufRead, BufReader};
     let n = unique("hold");
     let _c = Cleanup(n.clone());
-    let mut child = Command::new(BIN)
-        .args(["create", &n, "--size", "4KiB"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_retrying(
+        Command::new(BIN)
+            .args(["create", &n, "--size", "4KiB"])
+            .stdout(Stdio::piped()),
+    )
+    .unwrap();
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap())
         .read_line(&mut line)
@@ -296,12 +289,8 @@ fn create_without_persist_holds_until_terminated_then_removes() {
 #[cfg(target_os = "linux")]
 #[test]
 fn another_user_cannot_open_an_owner_only_segment() {
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n");
     let has_setpriv = Command::new("setpriv").arg("--version").output().is_ok();
-    require!("root", root.ok() == Some(true), "needs root");
+    require!("root", common::is_root(), "needs root");
     require!("setpriv", has_setpriv, "needs setpriv");
     let n = unique("perm");
     let _c = Cleanup(n.clone());
@@ -332,9 +321,8 @@ fn another_user_cannot_open_an_owner_only_segment() {
         ])),
         0
     );
-    assert_eq!(code(&shmwire(&["write", &m, "shared"])), 0);
-    let o = as_nobody(&["read", &m, "--len", "6"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_ok!(shmwire(&["write", &m, "shared"]));
+    let o = assert_ok!(as_nobody(&["read", &m, "--len", "6"]));
     assert_eq!(o.stdout, b"shared");
     let o = as_nobody(&["write", &m, "nope"]);
     assert_eq!(code(&o), 2);
@@ -363,7 +351,7 @@ fn python_multiprocessing_shared_memory_interoperates() {
         ])),
         0
     );
-    assert_eq!(code(&shmwire(&["write", &n, "--raw", "from shmwire"])), 0);
+    assert_ok!(shmwire(&["write", &n, "--raw", "from shmwire"]));
     let py = format!(
         "from multiprocessing import shared_memory, resource_tracker\n\
          s = shared_memory.SharedMemory(name={n:?})\n\
@@ -386,8 +374,7 @@ fn python_multiprocessing_shared_memory_interoperates() {
     );
     let o = Command::new("python3").args(["-c", &py]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = shmwire(&["read", &m, "--raw"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&["read", &m, "--raw"]));
     assert_eq!(o.stdout.len(), 100);
     assert_eq!(&o.stdout[..11], b"from python");
     // Without --raw: one sentence that says what to do.
@@ -409,12 +396,13 @@ fn the_demo_reader_notices_a_killed_writer() {
     let input = dir.join(format!("{n}.in"));
     let output = dir.join(format!("{n}.out"));
     std::fs::write(&input, b"some file").unwrap();
-    let mut writer = Command::new(BIN)
-        .args(["demo", "--role", "writer", "--segment", &n, "--file"])
-        .arg(&input)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut writer = spawn_retrying(
+        Command::new(BIN)
+            .args(["demo", "--role", "writer", "--segment", &n, "--file"])
+            .arg(&input)
+            .stdout(Stdio::piped()),
+    )
+    .unwrap();
     let mut lines = BufReader::new(writer.stdout.take().unwrap()).lines();
     // Wait until the message is posted, then kill the writer before any reader answers.
     loop {
@@ -523,8 +511,7 @@ fn the_rm_advice_of_create_persist_works_when_pasted_as_printed() {
                 args.push("--global");
             }
             args.extend(["--", name]);
-            let o = shmwire(&args);
-            assert_eq!(code(&o), 0, "{}", stderr(&o));
+            let o = assert_ok!(shmwire(&args));
             let advice = advice_in(&stdout(&o));
             assert_eq!(advice.len(), 1, "{}", stdout(&o));
             let rm = &advice[0];
@@ -563,11 +550,16 @@ fn ls_lists_and_marks_global_segments_and_rm_global_removes_them() {
     let _gl = RmGuard(l.clone(), false);
     let _gg = RmGuard(g.clone(), true);
     create_persisted(&l, "100");
-    let o = shmwire(&["create", &g, "--global", "--size", "200", "--persist"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_ok!(shmwire(&[
+        "create",
+        &g,
+        "--global",
+        "--size",
+        "200",
+        "--persist"
+    ]));
 
-    let o = shmwire(&["ls", "--json"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&["ls", "--json"]));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let row = |n: &str| {
         let rows: Vec<_> = v
@@ -603,8 +595,7 @@ fn ls_lists_and_marks_global_segments_and_rm_global_removes_them() {
         assert!(!text.contains(" NS "), "{text}");
         line(&g);
     }
-    let o = shmwire(&["rm", "--global", &g]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_ok!(shmwire(&["rm", "--global", &g]));
     assert_eq!(code(&shmwire(&["info", "--global", &g])), 1);
     assert_eq!(code(&shmwire(&["info", &l])), 0, "the local one stays");
 }
@@ -619,13 +610,14 @@ fn utf16le(text: &str) -> Vec<u8> {
 /// Runs `shmwire ARGS` with `input` on stdin.
 fn shmwire_with_stdin(args: &[&str], input: &[u8]) -> Output {
     use std::io::Write;
-    let mut child = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_retrying(
+        Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .unwrap();
     child.stdin.take().unwrap().write_all(input).unwrap();
     child.wait_with_output().unwrap()
 }
@@ -641,8 +633,7 @@ fn utf16le_text_round_trips_through_write_and_read() {
     let text = "héllo 𝄞 wörld";
     let bytes = utf16le(text);
     let len = bytes.len().to_string();
-    let o = shmwire(&["write", &n, "--encoding", "utf16le", text]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&["write", &n, "--encoding", "utf16le", text]));
     assert!(
         stdout(&o).contains(&format!("wrote {len} bytes")),
         "{}",
@@ -652,17 +643,22 @@ fn utf16le_text_round_trips_through_write_and_read() {
     let o = shmwire(&["read", &n, "--len", &(bytes.len() + 2).to_string()]);
     assert_eq!(o.stdout, [&bytes[..], &[0, 0]].concat());
     // Decoded back.
-    let o = shmwire(&["read", &n, "--encoding", "utf16le", "--len", &len]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&[
+        "read",
+        &n,
+        "--encoding",
+        "utf16le",
+        "--len",
+        &len
+    ]));
     assert_eq!(stdout(&o), text);
     // To the end (not a terminal): the zero code units that follow are NUL characters.
-    let o = shmwire(&["read", &n, "--encoding", "utf16le"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&["read", &n, "--encoding", "utf16le"]));
     let nuls = (64 - bytes.len()) / 2;
     assert_eq!(stdout(&o), format!("{text}{}", "\0".repeat(nuls)));
     // --out gets the UTF-8 text.
     let out = std::env::temp_dir().join(format!("{n}.txt"));
-    let o = shmwire(&[
+    assert_ok!(shmwire(&[
         "read",
         &n,
         "--encoding",
@@ -671,17 +667,15 @@ fn utf16le_text_round_trips_through_write_and_read() {
         &len,
         "--out",
         out.to_str().unwrap(),
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    ]));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
     let _ = std::fs::remove_file(&out);
 
     // From stdin (UTF-8 text in, UTF-16LE stored), at an offset.
-    let o = shmwire_with_stdin(
+    assert_ok!(shmwire_with_stdin(
         &["write", &n, "--encoding", "utf16le", "--offset", "40", "-"],
         "Ω≈ç".as_bytes(),
-    );
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    ));
     let o = shmwire(&["read", &n, "--offset", "40", "--len", "6"]);
     assert_eq!(o.stdout, utf16le("Ω≈ç"));
     // Stdin that is not UTF-8 text is refused, and nothing is written.
@@ -720,7 +714,7 @@ fn utf16le_from_another_writer_reads_and_invalid_utf16_is_one_sentence() {
     let wide = [utf16le("Grüße, 世界 🎉"), vec![0, 0]].concat();
     std::fs::write(&file, &wide).unwrap();
     let write_file = |at: &str| {
-        let o = shmwire(&[
+        assert_ok!(shmwire(&[
             "write",
             &n,
             "--raw",
@@ -728,13 +722,19 @@ fn utf16le_from_another_writer_reads_and_invalid_utf16_is_one_sentence() {
             at,
             "--file",
             file.to_str().unwrap(),
-        ]);
-        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        ]));
     };
     write_file("0");
     let len = (wide.len() - 2).to_string();
-    let o = shmwire(&["read", &n, "--raw", "--encoding", "utf16le", "--len", &len]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&[
+        "read",
+        &n,
+        "--raw",
+        "--encoding",
+        "utf16le",
+        "--len",
+        &len
+    ]));
     assert_eq!(stdout(&o), "Grüße, 世界 🎉");
 
     // A lone high surrogate followed by 'A' at offset 10; then one cut off by --len.
@@ -818,13 +818,26 @@ fn utf16le_interoperates_with_python() {
     let o = Command::new("python3").args(["-c", &py]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let len = stdout(&o).trim().to_owned();
-    let o = shmwire(&["read", &n, "--raw", "--encoding", "utf16le", "--len", &len]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&[
+        "read",
+        &n,
+        "--raw",
+        "--encoding",
+        "utf16le",
+        "--len",
+        &len
+    ]));
     assert_eq!(stdout(&o), text);
 
     let back = "from shmwire: ünïcødé ✓";
-    let o = shmwire(&["write", &n, "--raw", "--encoding", "utf16le", back]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_ok!(shmwire(&[
+        "write",
+        &n,
+        "--raw",
+        "--encoding",
+        "utf16le",
+        back
+    ]));
     let py = format!(
         "from multiprocessing import shared_memory, resource_tracker\n\
          s = shared_memory.SharedMemory(name={n:?})\n\

@@ -9,23 +9,15 @@
 
 mod common;
 
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{code, shmwire, stderr, stdout, Cleanup, BIN};
+use common::{code, dev_shm_has, is_root, shmwire, stderr, stdout, Cleanup, BIN};
 
 fn unique(tag: &str) -> String {
     common::unique_with("swexh", tag)
-}
-
-fn is_root() -> bool {
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-fn dev_shm_has(name: &str) -> bool {
-    Path::new("/dev/shm").join(name).exists()
 }
 
 /// A scratch directory, removed when dropped.
@@ -236,7 +228,7 @@ fn as_nobody(bin: &Path, args: &[&str]) -> Output {
 }
 
 fn create_with_mode(name: &str, mode: &str) {
-    let o = shmwire(&[
+    assert_ok!(shmwire(&[
         "create",
         name,
         "--size",
@@ -244,15 +236,12 @@ fn create_with_mode(name: &str, mode: &str) {
         "--mode",
         mode,
         "--persist",
-    ]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let o = shmwire(&["write", name, "root's"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    ]));
+    assert_ok!(shmwire(&["write", name, "root's"]));
 }
 
 fn read_as_root(name: &str) -> Vec<u8> {
-    let o = shmwire(&["read", name, "--len", "6"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&["read", name, "--len", "6"]));
     o.stdout
 }
 
@@ -298,8 +287,7 @@ fn another_user_gets_what_the_mode_allows_and_one_sentence_otherwise() {
         "/dev/shm is sticky: only the owner removes"
     );
     assert!(dev_shm_has(&private), "nobody removed root's segment");
-    let o = as_nobody(&bin, &["ls", "--json"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(as_nobody(&bin, &["ls", "--json"]));
     let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let row = |n: &str| {
         rows.as_array()
@@ -314,16 +302,14 @@ fn another_user_gets_what_the_mode_allows_and_one_sentence_otherwise() {
     assert_eq!(row(&readable)["state"], "shmwire");
 
     // 644: read, but no write.
-    let o = as_nobody(&bin, &["read", &readable, "--len", "6"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(as_nobody(&bin, &["read", &readable, "--len", "6"]));
     assert_eq!(o.stdout, b"root's");
     let o = as_nobody(&bin, &["write", &readable, "nobody"]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert_eq!(stderr(&o), denied("opening", &readable));
 
     // 666: read and write.
-    let o = as_nobody(&bin, &["write", &shared, "nobody"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_ok!(as_nobody(&bin, &["write", &shared, "nobody"]));
 
     assert_eq!(read_as_root(&private), b"root's");
     assert_eq!(read_as_root(&readable), b"root's");

@@ -13,7 +13,7 @@ mod common;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use common::{code, shmwire, stderr, stdout, unique_with, Cleanup, BIN};
+use common::{code, shmwire, stdout, unique_with, Cleanup, BIN};
 use serde_json::Value;
 
 /// A prefix of this test's own: no other test's name starts with it.
@@ -63,8 +63,7 @@ fn exists(name: &str) -> bool {
 fn gc_json(args: &[&str]) -> Value {
     let mut all = vec!["gc", "--json"];
     all.extend_from_slice(args);
-    let o = shmwire(&all);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&all));
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
@@ -84,8 +83,7 @@ fn listed(v: &Value, list: &str) -> Vec<String> {
 #[track_caller]
 fn gc_removes(args: &[&str], name: &str) -> String {
     for _ in 0..20 {
-        let o = shmwire(&[&["gc"], args].concat());
-        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let o = assert_ok!(shmwire(&[&["gc"], args].concat()));
         let out = stdout(&o);
         if out
             .lines()
@@ -115,8 +113,13 @@ fn killed_creator_dry_run_then_gc() {
     Holder::start(&name).kill();
     assert!(exists(&name), "SIGKILL leaves the segment behind");
 
-    let o = shmwire(&["gc", "--dry-run", "--prefix", &prefix, "--ignore-unseen"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&[
+        "gc",
+        "--dry-run",
+        "--prefix",
+        &prefix,
+        "--ignore-unseen"
+    ]));
     let out = stdout(&o);
     assert!(
         out.lines().any(|l| l.starts_with(&format!(
@@ -157,8 +160,7 @@ fn killed_creator_dry_run_then_gc() {
 }
 
 fn gc_removes_nothing(prefix: &str) -> String {
-    let o = shmwire(&["gc", "--prefix", prefix, "--ignore-unseen"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&["gc", "--prefix", prefix, "--ignore-unseen"]));
     stdout(&o)
 }
 
@@ -174,15 +176,24 @@ fn live_persisted_raw_and_sync_segments_stay_and_all_takes_the_kept_ones() {
         .map(|n| Cleanup(n.to_string()))
         .collect();
     let holder = Holder::start(&live);
-    let o = shmwire(&["create", &persisted, "--size", "100", "--persist"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let o = shmwire(&["create", &raw, "--size", "100", "--persist", "--raw"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let o = shmwire(&["signal", &sync]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_ok!(shmwire(&[
+        "create",
+        &persisted,
+        "--size",
+        "100",
+        "--persist"
+    ]));
+    assert_ok!(shmwire(&[
+        "create",
+        &raw,
+        "--size",
+        "100",
+        "--persist",
+        "--raw"
+    ]));
+    assert_ok!(shmwire(&["signal", &sync]));
 
-    let o = shmwire(&["gc", "--prefix", &prefix, "--ignore-unseen"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&["gc", "--prefix", &prefix, "--ignore-unseen"]));
     let out = stdout(&o);
     assert!(
         out.contains(&format!("kept {persisted}: marked persistent")),
@@ -240,11 +251,9 @@ fn ls_and_info_show_the_verdict() {
         .collect();
     let _holder = Holder::start(&live);
     Holder::start(&stale).kill();
-    let o = shmwire(&["create", &kept, "--size", "100", "--persist"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_ok!(shmwire(&["create", &kept, "--size", "100", "--persist"]));
 
-    let o = shmwire(&["ls", "--json"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&["ls", "--json"]));
     let rows: Value = serde_json::from_slice(&o.stdout).unwrap();
     let row = |n: &str| {
         rows.as_array()
@@ -289,8 +298,7 @@ fn ls_and_info_show_the_verdict() {
     };
     assert_eq!(mark(&stale), expected, "{text}");
 
-    let o = shmwire(&["info", &stale]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&["info", &stale]));
     let gc_line = stdout(&o)
         .lines()
         .find(|l| l.starts_with("gc:"))

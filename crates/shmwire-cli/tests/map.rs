@@ -1,10 +1,13 @@
 //! `shmwire map FILE [--offset N] [--len N] [--out F]`: ranges of files of any size, windowed.
 
+mod common;
+
 use std::fs::{self, File};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use common::{shmwire, stderr};
 
 /// A unique temporary path, removed (file or directory) when the test ends.
 struct TempPath(PathBuf);
@@ -35,17 +38,6 @@ impl Drop for TempPath {
         let _ = fs::remove_file(&self.0);
         let _ = fs::remove_dir(&self.0);
     }
-}
-
-fn shmwire(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_shmwire"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn pattern(len: usize) -> Vec<u8> {

@@ -6,20 +6,21 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{code, shmwire, stderr, Cleanup, BIN};
+use common::{code, shmwire, spawn_retrying, stderr, Cleanup, BIN};
 
 fn unique(tag: &str) -> String {
     common::unique_with("swcs", tag)
 }
 
 fn start(args: &[&str]) -> Child {
-    Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start shmwire")
+    spawn_retrying(
+        Command::new(BIN)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    )
+    .expect("start shmwire")
 }
 
 /// Waits (bounded) until `shmwire lock NAME --timeout 0` says the lock is held.
@@ -43,8 +44,7 @@ fn lock_runs_the_command_and_passes_its_exit_status() {
     // `wait --timeout 0` on an unsignalled event: exits 1.
     let o = shmwire(&["lock", &n, "--", BIN, "wait", &other, "--timeout", "0"]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
-    let o = shmwire(&["lock", &n, "--", BIN, "--version"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&["lock", &n, "--", BIN, "--version"]));
     assert!(String::from_utf8_lossy(&o.stdout).contains("shmwire"));
     let o = shmwire(&["info", &n, "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -64,10 +64,17 @@ fn lock_times_out_with_status_1_while_another_process_holds_it() {
     let o = shmwire(&["lock", &n, "--timeout", "200ms", "--", BIN, "--version"]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("timed out"), "{}", stderr(&o));
-    assert_eq!(code(&shmwire(&["signal", &gate])), 0);
+    assert_ok!(shmwire(&["signal", &gate]));
     assert!(holder.wait().unwrap().success());
-    let o = shmwire(&["lock", &n, "--timeout", "5", "--", BIN, "--version"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_ok!(shmwire(&[
+        "lock",
+        &n,
+        "--timeout",
+        "5",
+        "--",
+        BIN,
+        "--version"
+    ]));
 }
 
 /// `shmwire lock NAME -- <long command>` killed with SIGKILL (TerminateProcess on Windows):
@@ -83,15 +90,29 @@ fn lock_recovers_from_a_killed_holder() {
     holder.kill().unwrap();
     holder.wait().unwrap();
     let t = Instant::now();
-    let o = shmwire(&["lock", &n, "--timeout", "5", "--", BIN, "--version"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&[
+        "lock",
+        &n,
+        "--timeout",
+        "5",
+        "--",
+        BIN,
+        "--version"
+    ]));
     assert!(t.elapsed() < Duration::from_secs(5));
     assert!(stderr(&o).contains("recovered lock"), "{}", stderr(&o));
     // The orphaned command still waits on the gate: release it.
-    assert_eq!(code(&shmwire(&["signal", &gate])), 0);
+    assert_ok!(shmwire(&["signal", &gate]));
     // Repaired (the command succeeded): the next lock is ordinary.
-    let o = shmwire(&["lock", &n, "--timeout", "5", "--", BIN, "--version"]);
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = assert_ok!(shmwire(&[
+        "lock",
+        &n,
+        "--timeout",
+        "5",
+        "--",
+        BIN,
+        "--version"
+    ]));
     assert!(!stderr(&o).contains("recovered"), "{}", stderr(&o));
 }
 
@@ -124,7 +145,7 @@ fn lock_tells_the_command_the_owner_died_and_a_failed_repair_poisons() {
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("not recoverable"), "{}", stderr(&o));
     assert!(stderr(&o).contains("shmwire rm"), "{}", stderr(&o));
-    assert_eq!(code(&shmwire(&["signal", &gate])), 0);
+    assert_ok!(shmwire(&["signal", &gate]));
 }
 
 #[test]
@@ -137,14 +158,14 @@ fn signal_and_wait_synchronise_shell_scripts() {
     assert!(stderr(&o).contains(&n), "{}", stderr(&o));
 
     // A signal before the wait is kept (auto reset) and consumed by one wait.
-    assert_eq!(code(&shmwire(&["signal", &n])), 0);
-    assert_eq!(code(&shmwire(&["wait", &n, "--timeout", "5"])), 0);
+    assert_ok!(shmwire(&["signal", &n]));
+    assert_ok!(shmwire(&["wait", &n, "--timeout", "5"]));
     assert_eq!(code(&shmwire(&["wait", &n, "--timeout", "0"])), 1);
 
     // A waiting process is released by a later signal.
     let mut waiter = start(&["wait", &n, "--timeout", "60"]);
     std::thread::sleep(Duration::from_millis(100));
-    assert_eq!(code(&shmwire(&["signal", &n])), 0);
+    assert_ok!(shmwire(&["signal", &n]));
     assert!(waiter.wait().unwrap().success());
 }
 
@@ -159,7 +180,7 @@ fn manual_reset_releases_every_waiter_until_reset() {
     let waiters: Vec<_> = (0..2)
         .map(|_| start(&["wait", &n, "--timeout", "60"]))
         .collect();
-    assert_eq!(code(&shmwire(&["signal", &n])), 0);
+    assert_ok!(shmwire(&["signal", &n]));
     for mut w in waiters {
         assert!(w.wait().unwrap().success());
     }
@@ -168,13 +189,13 @@ fn manual_reset_releases_every_waiter_until_reset() {
         0,
         "stays set"
     );
-    assert_eq!(code(&shmwire(&["signal", &n, "--reset"])), 0);
+    assert_ok!(shmwire(&["signal", &n, "--reset"]));
     assert_eq!(code(&shmwire(&["wait", &n, "--timeout", "0"])), 1);
 
     // An auto-reset NAME refuses --manual.
     let auto = unique("auto");
     let _c2 = Cleanup(auto.clone());
-    assert_eq!(code(&shmwire(&["signal", &auto])), 0);
+    assert_ok!(shmwire(&["signal", &auto]));
     let o = shmwire(&["wait", &auto, "--manual", "--timeout", "0"]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("auto-reset"), "{}", stderr(&o));

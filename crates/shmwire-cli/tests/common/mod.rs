@@ -1,5 +1,19 @@
-//! Helpers shared by the CLI test files: unique names, clean-up, running the binary.
+//! Helpers shared by the CLI test files: unique names, clean-up, running the binary; and,
+//! shared with the library's tests (std-only files of its `tests/it/common`), a seeded PRNG
+//! and payload bytes (`data.rs`), prerequisites, `/dev/shm` and starting processes
+//! (`host.rs`).
 #![allow(dead_code)] // each test file uses its own subset
+
+#[path = "../../../shmwire/tests/it/common/data.rs"]
+mod data;
+#[path = "../../../shmwire/tests/it/common/host.rs"]
+#[macro_use]
+mod host;
+
+#[allow(unused_imports)] // each test file uses a different subset
+pub use data::*;
+#[allow(unused_imports)]
+pub use host::*;
 
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -30,11 +44,30 @@ impl Drop for Cleanup {
 
 /// Runs `shmwire ARGS` with no stdin and collects its output.
 pub fn shmwire(args: &[&str]) -> Output {
-    Command::new(BIN)
-        .args(args)
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    spawn_retrying(&mut cmd)
+        .and_then(|child| child.wait_with_output())
         .expect("run shmwire")
+}
+
+/// `assert_ok!(shmwire(&[…]))`: asserts that the command exited with status 0, showing its
+/// stderr if not; evaluates to its `Output`.
+#[macro_export]
+macro_rules! assert_ok {
+    ($output:expr $(,)?) => {{
+        let output: ::std::process::Output = $output;
+        assert_eq!(
+            $crate::common::code(&output),
+            0,
+            "{}",
+            $crate::common::stderr(&output)
+        );
+        output
+    }};
 }
 
 pub fn code(o: &Output) -> i32 {
@@ -47,47 +80,4 @@ pub fn stdout(o: &Output) -> String {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-// ------------------------------------------------------------------ prerequisites
-
-/// The environment variable that turns a skip into a failure: a comma-separated list of the
-/// prerequisites that must be there (`root`, `setpriv`, `unshare`, `python3`, `shm-limit`,
-/// …), or `all`. CI sets it (`.ci/run`) to what it guarantees, so a test that CI expects to
-/// run cannot pass by skipping.
-pub const REQUIRE_VAR: &str = "SHMWIRE_TEST_REQUIRE";
-
-/// Whether `list` (the value of [`REQUIRE_VAR`]) names `prerequisite`, or says `all`.
-pub fn names_prerequisite(list: &str, prerequisite: &str) -> bool {
-    list.split(',')
-        .map(str::trim)
-        .any(|p| p == "all" || p == prerequisite)
-}
-
-/// `true` if the prerequisite is `met`. Otherwise the test fails if [`REQUIRE_VAR`] names
-/// `prerequisite`, and else prints `skipped: {why}` and returns `false` (the caller returns:
-/// see [`require!`](crate::require)).
-#[track_caller]
-pub fn require(prerequisite: &str, met: bool, why: &str) -> bool {
-    if met {
-        return true;
-    }
-    let list = std::env::var(REQUIRE_VAR).unwrap_or_default();
-    if names_prerequisite(&list, prerequisite) {
-        panic!("{why}, but {REQUIRE_VAR}={list} says {prerequisite:?} must be there");
-    }
-    eprintln!("skipped: {why} (with {REQUIRE_VAR}={prerequisite} this fails instead)");
-    false
-}
-
-/// `require!("root", is_root(), "needs root, to …")`: returns from the test (skips it) if the
-/// prerequisite is not met, or fails it if [`REQUIRE_VAR`] says the prerequisite must be
-/// there. See [`require`].
-#[macro_export]
-macro_rules! require {
-    ($prerequisite:literal, $met:expr, $why:expr $(,)?) => {
-        if !$crate::common::require($prerequisite, $met, $why) {
-            return;
-        }
-    };
 }
