@@ -1,52 +1,16 @@
 //! `shmwire send`/`recv` and `pub`/`sub`, driven through the real binary as separate
 //! processes.
 
-mod common;
-
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{code, shmwire, spawn_retrying, stderr, stdout, Cleanup, BIN};
+use crate::common::{self, code, shmwire, spawn_retrying, stderr, stdout, Cleanup, TempDir, BIN};
 
 fn unique(tag: &str) -> String {
     common::unique_with("swch", tag)
-}
-
-/// A unique temporary directory, removed with its contents when the test ends.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "swt-cli-chan-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-
-    fn entries(&self) -> Vec<String> {
-        fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 /// `len` pseudo-random bytes (`common::fill`): incompressible, reproducible.

@@ -5,41 +5,18 @@
 //! page is reserved, and the small-`/dev/shm` cases run in a private mount namespace with a
 //! tmpfs of their own (`unshare -m`, needs root). The other-user cases run the binary as
 //! `nobody` (uid 65534) and need root too; CI runs as root. Each skips with a reason.
-#![cfg(target_os = "linux")]
-
-mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{code, dev_shm_has, is_root, shmwire, stderr, stdout, Cleanup, BIN};
+use crate::common::{
+    self, code, dev_shm_has, is_root, shmwire, stderr, stdout, Cleanup, TempDir, BIN,
+};
 
 fn unique(tag: &str) -> String {
     common::unique_with("swexh", tag)
-}
-
-/// A scratch directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(unique(tag));
-        std::fs::create_dir(&dir).expect("creating a scratch directory");
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        TempDir(dir)
-    }
-
-    fn read(&self, file: &str) -> String {
-        std::fs::read_to_string(self.0.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 // ------------------------------------------------------------------ running out of room

@@ -6,14 +6,11 @@
 //! removal is expected, since some processes may be impossible to inspect here (a more
 //! privileged pid 1 in a container, say); `killed_creator` checks the default too. POSIX
 //! only: on Windows a segment dies with its last handle, so gc has nothing to do.
-#![cfg(target_os = "linux")]
-
-mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use common::{code, shmwire, stdout, unique_with, Cleanup, BIN};
+use crate::common::{code, shmwire, stdout, unique_with, Cleanup, BIN};
 use serde_json::Value;
 
 /// A prefix of this test's own: no other test's name starts with it.

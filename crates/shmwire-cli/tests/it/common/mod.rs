@@ -2,19 +2,18 @@
 //! shared with the library's tests (std-only files of its `tests/it/common`), a seeded PRNG
 //! and payload bytes (`data.rs`), prerequisites, `/dev/shm` and starting processes
 //! (`host.rs`).
-#![allow(dead_code)] // each test file uses its own subset
+#![allow(dead_code)] // not every helper is used on every OS
 
-#[path = "../../../shmwire/tests/it/common/data.rs"]
+#[path = "../../../../shmwire/tests/it/common/data.rs"]
 mod data;
-#[path = "../../../shmwire/tests/it/common/host.rs"]
+#[path = "../../../../shmwire/tests/it/common/host.rs"]
 #[macro_use]
 mod host;
 
-#[allow(unused_imports)] // each test file uses a different subset
 pub use data::*;
-#[allow(unused_imports)]
 pub use host::*;
 
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -39,6 +38,47 @@ impl Drop for Cleanup {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+    }
+}
+
+/// A unique scratch directory (mode 0755 on Unix, so that another user may read it),
+/// removed with its contents when the test ends, however it ends.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(unique_with("swt-cli", tag));
+        std::fs::create_dir(&dir).expect("creating a scratch directory");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        TempDir(dir)
+    }
+
+    /// The path of `file` in the directory.
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+
+    /// The names in the directory.
+    pub fn entries(&self) -> Vec<String> {
+        std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// The contents of `file` in the directory.
+    pub fn read(&self, file: &str) -> String {
+        std::fs::read_to_string(self.0.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -1,10 +1,8 @@
 //! The CLI contract, driven through the real `shmwire` binary as separate processes.
 
-mod common;
-
 use std::process::{Command, Output, Stdio};
 
-use common::{code, shmwire, spawn_retrying, stderr, stdout, Cleanup, BIN};
+use crate::common::{self, code, shmwire, spawn_retrying, stderr, stdout, Cleanup, BIN};
 
 fn unique(tag: &str) -> String {
     common::unique_with("swcli", tag)

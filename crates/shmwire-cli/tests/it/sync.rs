@@ -1,12 +1,10 @@
 //! `shmwire lock`, `signal` and `wait`, driven through the real binary. Long-running commands
 //! under a lock are `shmwire wait OTHER --timeout 30` (portable: no `sleep` on Windows).
 
-mod common;
-
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{code, shmwire, spawn_retrying, stderr, Cleanup, BIN};
+use crate::common::{self, code, shmwire, spawn_retrying, stderr, Cleanup, BIN};
 
 fn unique(tag: &str) -> String {
     common::unique_with("swcs", tag)

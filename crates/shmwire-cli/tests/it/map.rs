@@ -1,13 +1,11 @@
 //! `shmwire map FILE [--offset N] [--len N] [--out F]`: ranges of files of any size, windowed.
 
-mod common;
-
 use std::fs::{self, File};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use common::{shmwire, stderr};
+use crate::common::{shmwire, stderr};
 
 /// A unique temporary path, removed (file or directory) when the test ends.
 struct TempPath(PathBuf);

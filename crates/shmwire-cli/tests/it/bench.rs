@@ -1,29 +1,28 @@
 //! `shmwire bench`: a smoke run with tiny counts (numbers are never asserted, only that
 //! every contender ran in both processes and the report is complete), and its errors.
 
-mod common;
+use std::process::{Command, Stdio};
 
-use common::{code, shmwire};
+use crate::common::{code, shmwire, spawn_retrying, TempDir, BIN};
 
 #[test]
 fn smoke_run_measures_every_contender_and_writes_json_and_a_plot() {
-    let dir = std::env::temp_dir().join(format!("shmwire-bench-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let plot = dir.join("latency.svg");
-    let child = std::process::Command::new(common::BIN)
-        .args(["bench", "--smoke", "--no-pin", "--json", "--plot"])
-        .arg(&plot)
-        .arg("--save")
-        .arg(dir.join("report.json"))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let dir = TempDir::new("bench");
+    let plot = dir.path("latency.svg");
+    let saved = dir.path("report.json");
+    let child = spawn_retrying(
+        Command::new(BIN)
+            .args(["bench", "--smoke", "--no-pin", "--json", "--plot"])
+            .arg(&plot)
+            .arg("--save")
+            .arg(&saved)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    )
+    .unwrap();
     let pid = child.id();
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(code(&out), 0, "stderr: {stderr}");
+    let out = assert_ok!(child.wait_with_output().unwrap());
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     assert!(report["failures"].as_array().unwrap().is_empty());
     let rows = report["latency"].as_array().unwrap();
@@ -67,15 +66,9 @@ fn smoke_run_measures_every_contender_and_writes_json_and_a_plot() {
     let svg = std::fs::read_to_string(&plot).expect("the plot was written");
     assert!(svg.starts_with("<svg") && svg.contains("shmwire spsc (copy)"));
     // The saved report replays into the table without measuring.
-    let replayed = std::process::Command::new(common::BIN)
-        .args(["bench", "--replay"])
-        .arg(dir.join("report.json"))
-        .output()
-        .unwrap();
-    assert_eq!(code(&replayed), 0);
+    let replayed = assert_ok!(shmwire(&["bench", "--replay", saved.to_str().unwrap()]));
     let table = String::from_utf8_lossy(&replayed.stdout);
     assert!(table.contains("One-way latency, busy-poll") && table.contains("shmwire spsc (copy)"));
-    std::fs::remove_dir_all(&dir).unwrap();
     // Nothing left behind by either process (the links are named swb-<driver pid>-<n>…).
     let prefix = format!("swb-{pid}-");
     let left: Vec<String> = shmwire::list()
@@ -89,8 +82,7 @@ fn smoke_run_measures_every_contender_and_writes_json_and_a_plot() {
 
 #[test]
 fn list_names_the_contenders() {
-    let out = shmwire(&["bench", "--list"]);
-    assert_eq!(code(&out), 0);
+    let out = assert_ok!(shmwire(&["bench", "--list"]));
     let text = String::from_utf8_lossy(&out.stdout);
     for id in ["floor", "shmwire-spsc", "shmwire-spsc-loan", "pipe"] {
         assert!(text.lines().any(|l| l.starts_with(id)), "{text}");
