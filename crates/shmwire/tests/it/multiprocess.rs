@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::common::{
-    self, child_env, child_segment, pattern, report, spawn_child, wait_for_command, Cleanup,
+    child_env, child_segment, pattern, report, spawn_child, wait_for_command, Cleanup,
 };
 use shmwire::{
     Access, Liveness, OpenError, Opened, ProcessId, Segment, SegmentOptions, SegmentState,
@@ -504,8 +504,9 @@ fn child_umask_creator() {
 #[cfg(unix)]
 #[test]
 fn modes_are_exact_despite_the_umask() {
+    use crate::common::{spawn_command, unique_name, CHILD_ARGS};
     use std::process::Command;
-    let base = common::unique_name("umask");
+    let base = unique_name("umask");
     let cleanups: Vec<Cleanup> = ["d", "a", "b"]
         .iter()
         .map(|s| Cleanup(format!("{base}{s}")))
@@ -515,8 +516,8 @@ fn modes_are_exact_despite_the_umask() {
     cmd.arg("-c")
         .arg("umask 077 && exec \"$0\" \"$@\"")
         .arg(exe)
-        .args(common::CHILD_ARGS);
-    let mut child = common::spawn_command(cmd, "umask-creator", &base, &[]);
+        .args(CHILD_ARGS);
+    let mut child = spawn_command(cmd, "umask-creator", &base, &[]);
     assert_eq!(
         child.expect_report("file-mode"),
         "600",

@@ -10,9 +10,9 @@
 //! environment variable [`ROLE_VAR`] set. The test binary has a `#[test] #[ignore] fn
 //! child_entry()` (in `main.rs`), which a normal run skips, that dispatches on the role.
 //! Children report to the parent with lines `SHMWIRE:<key>=<value>` on stdout (libtest's own
-//! output is ignored), and read commands from stdin, one per line. EOF on stdin means the parent went away: a
-//! child waiting for a command then panics instead of hanging, and one that never reads
-//! commands calls [`listen_to_parent`] to exit with it.
+//! output is ignored), and read commands from stdin, one per line. EOF on stdin means the
+//! parent went away: a child waiting for a command then panics instead of hanging, and one
+//! that never reads commands calls [`listen_to_parent`] to exit with it.
 //!
 //! [`ChildProc`] is the parent's handle: it starts the child (retrying Wine's spurious
 //! `CreateProcess` failures, see [`spawn_retrying`]), stamps each report with the time it
