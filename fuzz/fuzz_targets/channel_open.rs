@@ -8,7 +8,7 @@
 //!
 //! One thing is kept from the fuzzer: a zero `init_state` (an unpublished header) is put back
 //! to ready, since every open would then wait out its 2 s init timeout — bounded (and tested
-//! in tests/segments.rs), but libFuzzer would count a few of them as a hang.
+//! in tests/it/segments.rs), but libFuzzer would count a few of them as a hang.
 #![no_main]
 
 use std::os::unix::fs::FileExt;
