@@ -130,7 +130,7 @@ fn a_try_miss_allocates_nothing() {
 /// built its path and contents on the heap, so a slow polling loop allocated now and then).
 #[test]
 fn a_try_miss_that_checks_liveness_allocates_nothing() {
-    let name = unique("alloc-sweep");
+    let name = unique_name("alloc-sweep");
     let _c = Cleanup(name.clone());
     let opts = ChannelOptions::new().capacity(16 * 1024);
     let _tx = spsc::Sender::open(&name, &opts).unwrap();
