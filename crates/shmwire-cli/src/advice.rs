@@ -9,12 +9,12 @@ use std::borrow::Cow;
 use shmwire::{CreateError, ShmSpace};
 
 /// `shmwire rm [--global] NAME`, ready to paste.
-pub fn rm(name: &str, global: bool) -> String {
+pub(crate) fn rm(name: &str, global: bool) -> String {
     command(&["rm"], name, global)
 }
 
 /// `shmwire ARGS... [--global] [--] NAME`, ready to paste into this platform's shell.
-pub fn command(args: &[&str], name: &str, global: bool) -> String {
+pub(crate) fn command(args: &[&str], name: &str, global: bool) -> String {
     let mut out = String::from("shmwire");
     for a in args {
         out.push(' ');
@@ -33,7 +33,7 @@ pub fn command(args: &[&str], name: &str, global: bool) -> String {
 
 /// One argument quoted for the shell people use on this platform: [`quote_posix`] on Unix,
 /// [`quote_windows`] on Windows.
-pub fn quote(arg: &str) -> Cow<'_, str> {
+pub(crate) fn quote(arg: &str) -> Cow<'_, str> {
     if cfg!(windows) {
         quote_windows(arg)
     } else {
@@ -44,7 +44,7 @@ pub fn quote(arg: &str) -> Cow<'_, str> {
 /// For `sh`, `bash`, `zsh` and the like: as it is if it is made of characters no shell
 /// treats specially, else in single quotes (inside which nothing is special), with each `'`
 /// written as `'\''`.
-pub fn quote_posix(arg: &str) -> Cow<'_, str> {
+pub(crate) fn quote_posix(arg: &str) -> Cow<'_, str> {
     let plain = |c: char| c.is_ascii_alphanumeric() || "_-.,:/@%+=".contains(c);
     if !arg.is_empty() && arg.chars().all(plain) {
         return Cow::Borrowed(arg);
@@ -60,7 +60,7 @@ pub fn quote_posix(arg: &str) -> Cow<'_, str> {
 /// at once: inside double quotes cmd still expands `%VAR%` and PowerShell `$var`. Such names
 /// are quoted for the program's own parsing, which is what a pasted command reaches when no
 /// variable of that name exists.
-pub fn quote_windows(arg: &str) -> Cow<'_, str> {
+pub(crate) fn quote_windows(arg: &str) -> Cow<'_, str> {
     let plain = |c: char| c.is_ascii_alphanumeric() || "_-.:/".contains(c);
     if !arg.is_empty() && arg.chars().all(plain) {
         return Cow::Borrowed(arg);
@@ -93,11 +93,11 @@ pub fn quote_windows(arg: &str) -> Cow<'_, str> {
 /// Below this size a `/dev/shm` is called small: Docker gives containers 64 MiB by default,
 /// and a few video frames or tensors need more. (The library's `NoSpace` message uses the
 /// same threshold.)
-pub const SMALL_SHM: u64 = 256 << 20;
+pub(crate) const SMALL_SHM: u64 = 256 << 20;
 
 /// A note for people when `/dev/shm` is small (below [`SMALL_SHM`]): how big it is and how to
 /// raise it. `None` if it is not small. `shmwire ls` and `shmwire info` print it.
-pub fn small_shm_note(space: &ShmSpace) -> Option<String> {
+pub(crate) fn small_shm_note(space: &ShmSpace) -> Option<String> {
     if space.total >= SMALL_SHM {
         return None;
     }
@@ -113,7 +113,7 @@ pub fn small_shm_note(space: &ShmSpace) -> Option<String> {
 }
 
 /// On stderr, when `/dev/shm` is small (a container's 64 MiB, say): how big, how to raise it.
-pub fn note_small_shm() {
+pub(crate) fn note_small_shm() {
     if let Ok(Some(space)) = shmwire::shm_space() {
         if let Some(note) = small_shm_note(&space) {
             eprintln!("note: {note}");
@@ -123,7 +123,7 @@ pub fn note_small_shm() {
 
 /// What to add to the one-line report of `err`: what the facts in it mean and the commands
 /// that help, if any.
-pub fn for_error(err: &anyhow::Error) -> Option<String> {
+pub(crate) fn for_error(err: &anyhow::Error) -> Option<String> {
     err.chain()
         .find_map(|e| match e.downcast_ref::<CreateError>()? {
             CreateError::NoSpace { space, size, .. } => {
@@ -153,7 +153,7 @@ pub fn for_error(err: &anyhow::Error) -> Option<String> {
 /// What the CLI says after a [`CreateError::NoSpace`]'s OS error: how full the filesystem is and
 /// how to make room for `requested` more bytes. Empty when nothing is known (Windows, macOS,
 /// an unlimited `/dev/shm`).
-pub fn no_space_advice(space: Option<&ShmSpace>, requested: u64) -> String {
+pub(crate) fn no_space_advice(space: Option<&ShmSpace>, requested: u64) -> String {
     let Some(s) = space else {
         return String::new();
     };

@@ -33,13 +33,13 @@ Exit status: 0 success; 1 a plain \"no\" (not found, timed out); 2 an error; \
 Try `shmwire demo` to watch two processes exchange a message and a file.",
     max_term_width = 100
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Watch a writer and a reader process exchange a message (through a segment) and a file
     /// (through a channel).
     Demo(DemoArgs),
@@ -126,7 +126,7 @@ pub enum Command {
 
 /// `--global`: which namespace a name is in.
 #[derive(Debug, Clone, Copy, Args)]
-pub struct Namespace {
+pub(crate) struct Namespace {
     /// Windows: the Global\ namespace (all sessions) instead of Local\. No effect elsewhere.
     #[arg(long)]
     pub global: bool,
@@ -134,7 +134,7 @@ pub struct Namespace {
 
 /// `NAME [--global]`: the object a command is about. `K` says what NAME names, for its help.
 #[derive(Debug, Args)]
-pub struct Target<K: NameKind> {
+pub(crate) struct Target<K: NameKind> {
     #[arg(help = K::HELP)]
     pub name: String,
     #[command(flatten)]
@@ -144,7 +144,7 @@ pub struct Target<K: NameKind> {
 }
 
 /// What the NAME of a [`Target`] names.
-pub trait NameKind {
+pub(crate) trait NameKind {
     /// The help text of NAME. As printed: clap drops the final period of a one-paragraph doc
     /// comment, so these have none.
     const HELP: &'static str;
@@ -152,7 +152,7 @@ pub trait NameKind {
 
 /// NAME is a segment (`create`, `write`, `read`, `info`).
 #[derive(Debug)]
-pub enum SegmentName {}
+pub(crate) enum SegmentName {}
 
 impl NameKind for SegmentName {
     const HELP: &'static str = "Segment name, used verbatim as the OS name (/dev/shm/NAME on \
@@ -161,7 +161,7 @@ impl NameKind for SegmentName {
 
 /// NAME is a channel (`send`, `recv`, `pub`, `sub`).
 #[derive(Debug)]
-pub enum ChannelName {}
+pub(crate) enum ChannelName {}
 
 impl NameKind for ChannelName {
     const HELP: &'static str = "Channel name: the name of its segment, used verbatim \
@@ -170,7 +170,7 @@ impl NameKind for ChannelName {
 
 /// NAME is a sync segment (`lock`, `signal`, `wait`).
 #[derive(Debug)]
-pub enum SyncName {}
+pub(crate) enum SyncName {}
 
 impl NameKind for SyncName {
     const HELP: &'static str = "Sync segment name: a small segment of kind \"sync\" holding a \
@@ -181,7 +181,7 @@ impl NameKind for SyncName {
 /// `--timeout T` of a command that waits: the flag and its help are the same everywhere but
 /// for what is waited for, which the command `W` says ([`Waits::GIVE_UP`]).
 #[derive(Debug, Args)]
-pub struct TimeoutArg<W: Waits> {
+pub(crate) struct TimeoutArg<W: Waits> {
     #[arg(long, value_parser = crate::units::parse_timeout, help = timeout_help(W::GIVE_UP))]
     pub timeout: Option<Duration>,
     #[arg(skip)]
@@ -189,7 +189,7 @@ pub struct TimeoutArg<W: Waits> {
 }
 
 /// The arguments of a command that takes a [`TimeoutArg`].
-pub trait Waits {
+pub(crate) trait Waits {
     /// When it gives up, as in "Give up {GIVE_UP} (e.g. 500ms, …)".
     const GIVE_UP: &'static str;
 }
@@ -203,7 +203,7 @@ fn timeout_help(give_up: &str) -> String {
 }
 
 #[derive(Debug, Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Keep the demo's files (input and output bitmap) in this directory.
     #[arg(long, value_name = "DIR")]
     pub keep: Option<PathBuf>,
@@ -216,7 +216,7 @@ pub struct DemoArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CreateArgs {
+pub(crate) struct CreateArgs {
     #[command(flatten)]
     pub target: Target<SegmentName>,
     /// Payload size, e.g. 4096, 64KiB, 1GiB.
@@ -235,7 +235,7 @@ pub struct CreateArgs {
 
 /// How a segment stores text, for `write` and `read`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Encoding {
+pub(crate) enum Encoding {
     /// UTF-8: the bytes as they are.
     #[default]
     Utf8,
@@ -246,7 +246,7 @@ pub enum Encoding {
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("source").required(true).args(["text", "file"]))]
-pub struct WriteArgs {
+pub(crate) struct WriteArgs {
     #[command(flatten)]
     pub target: Target<SegmentName>,
     /// The text to write, or - to read the bytes from stdin.
@@ -269,7 +269,7 @@ pub struct WriteArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ReadArgs {
+pub(crate) struct ReadArgs {
     #[command(flatten)]
     pub target: Target<SegmentName>,
     /// Where in the payload to start.
@@ -296,7 +296,7 @@ pub struct ReadArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct InfoArgs {
+pub(crate) struct InfoArgs {
     #[command(flatten)]
     pub target: Target<SegmentName>,
     /// Print JSON.
@@ -305,14 +305,14 @@ pub struct InfoArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct LsArgs {
+pub(crate) struct LsArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 #[derive(Debug, Args)]
-pub struct GcArgs {
+pub(crate) struct GcArgs {
     /// Say what would be removed, remove nothing.
     #[arg(long, short = 'n')]
     pub dry_run: bool,
@@ -333,7 +333,7 @@ pub struct GcArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RmArgs {
+pub(crate) struct RmArgs {
     /// Segment names.
     #[arg(required = true)]
     pub names: Vec<String>,
@@ -342,13 +342,13 @@ pub struct RmArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct HoldArgs {
+pub(crate) struct HoldArgs {
     #[command(flatten)]
     pub target: Target<SegmentName>,
 }
 
 #[derive(Debug, Args)]
-pub struct MapArgs {
+pub(crate) struct MapArgs {
     /// The file to read (any size; offsets above 4 GiB are fine).
     pub file: PathBuf,
     /// Where in the file to start.
@@ -367,7 +367,7 @@ pub struct MapArgs {
 
 /// `--manual` of `lock`, `signal` and `wait`: how the event of NAME behaves.
 #[derive(Debug, Clone, Copy, Args)]
-pub struct SyncEvent {
+pub(crate) struct SyncEvent {
     /// The event is manual-reset: a signal releases every waiter, now and later, until
     /// `signal --reset`. Applies when this command creates NAME; it must match an existing
     /// NAME.
@@ -376,7 +376,7 @@ pub struct SyncEvent {
 }
 
 #[derive(Debug, Args)]
-pub struct LockArgs {
+pub(crate) struct LockArgs {
     #[command(flatten)]
     pub target: Target<SyncName>,
     #[command(flatten)]
@@ -395,7 +395,7 @@ impl Waits for LockArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct SignalArgs {
+pub(crate) struct SignalArgs {
     #[command(flatten)]
     pub target: Target<SyncName>,
     #[command(flatten)]
@@ -406,7 +406,7 @@ pub struct SignalArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct WaitArgs {
+pub(crate) struct WaitArgs {
     #[command(flatten)]
     pub target: Target<SyncName>,
     #[command(flatten)]
@@ -420,7 +420,7 @@ impl Waits for WaitArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct SendArgs {
+pub(crate) struct SendArgs {
     #[command(flatten)]
     pub target: Target<ChannelName>,
     /// The file to send (any size), or - for stdin.
@@ -437,7 +437,7 @@ impl Waits for SendArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RecvArgs {
+pub(crate) struct RecvArgs {
     #[command(flatten)]
     pub target: Target<ChannelName>,
     /// Write to this file instead of stdout. It appears only complete and verified: the
@@ -456,7 +456,7 @@ impl Waits for RecvArgs {
 
 /// `--capacity` of `send` and `recv`: the size of the channel's ring.
 #[derive(Debug, Clone, Copy, Args)]
-pub struct TransferRing {
+pub(crate) struct TransferRing {
     /// Ring size, e.g. 256KiB, 64MiB (rounded up to a power of two; 16KiB to 2GiB). Default:
     /// the existing channel's, or 4MiB if this command creates it. If given, both ends must
     /// agree.
@@ -466,7 +466,7 @@ pub struct TransferRing {
 
 /// The shape of a broadcast channel, for `pub` and `sub`.
 #[derive(Debug, Args)]
-pub struct BroadcastShape {
+pub(crate) struct BroadcastShape {
     /// How many messages the channel keeps for slow subscribers (slots). Default: the existing
     /// channel's, or 256 if this command creates it. If given, it must match the channel's.
     #[arg(long, value_name = "SLOTS")]
@@ -479,7 +479,7 @@ pub struct BroadcastShape {
 
 #[derive(Debug, Args)]
 #[command(mut_arg("timeout", |a| a.requires("subscribers")))]
-pub struct PubArgs {
+pub(crate) struct PubArgs {
     #[command(flatten)]
     pub target: Target<ChannelName>,
     #[command(flatten)]
@@ -498,7 +498,7 @@ impl Waits for PubArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct SubArgs {
+pub(crate) struct SubArgs {
     #[command(flatten)]
     pub target: Target<ChannelName>,
     #[command(flatten)]

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 /// A plain "no": not found, timed out. Exit status 1 rather than 2.
 #[derive(Debug)]
-pub struct No(pub String);
+pub(crate) struct No(pub String);
 
 impl std::fmt::Display for No {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -19,7 +19,7 @@ impl std::fmt::Display for No {
 impl std::error::Error for No {}
 
 /// Prints the error once, as one line with its causes, and picks the exit status.
-pub fn report(err: &anyhow::Error) -> ExitCode {
+pub(crate) fn report(err: &anyhow::Error) -> ExitCode {
     // Quiet on a closed pipe (`shmwire read x | head`).
     if err
         .chain()

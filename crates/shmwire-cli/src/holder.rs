@@ -8,10 +8,10 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context};
 
 /// The line `shmwire hold` prints once it holds the segment.
-pub const READY: &str = "ready";
+pub(crate) const READY: &str = "ready";
 
 /// Starts a detached `shmwire hold NAME` and waits until it holds the segment.
-pub fn spawn(name: &str, global: bool) -> anyhow::Result<()> {
+pub(crate) fn spawn(name: &str, global: bool) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("cannot find the shmwire executable")?;
     let mut cmd = Command::new(exe);
     cmd.arg("hold");

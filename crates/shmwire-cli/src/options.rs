@@ -8,10 +8,10 @@ use crate::cli::{BroadcastShape, Namespace, TransferRing};
 
 /// Ring size of the channel of `send`/`recv` (and of the demo's file) when the CLI creates
 /// it.
-pub const TRANSFER_CAPACITY: u64 = 4 << 20;
+pub(crate) const TRANSFER_CAPACITY: u64 = 4 << 20;
 
 /// Options for a segment named on the command line.
-pub fn segment(ns: Namespace) -> SegmentOptions {
+pub(crate) fn segment(ns: Namespace) -> SegmentOptions {
     SegmentOptions::new().global(ns.global)
 }
 
@@ -22,7 +22,7 @@ fn channel(ns: Namespace) -> ChannelOptions {
 
 /// Options for `pub`/`sub`: what the user gave; the rest is the existing channel's, or the
 /// library's defaults if this command creates it.
-pub fn broadcast(ns: Namespace, shape: &BroadcastShape) -> ChannelOptions {
+pub(crate) fn broadcast(ns: Namespace, shape: &BroadcastShape) -> ChannelOptions {
     let mut opts = channel(ns);
     if let Some(n) = shape.capacity {
         opts = opts.capacity(n);
@@ -37,7 +37,7 @@ pub fn broadcast(ns: Namespace, shape: &BroadcastShape) -> ChannelOptions {
 /// otherwise an existing channel is taken as it is, and only a channel this call creates
 /// gets [`TRANSFER_CAPACITY`] (so that `recv --capacity 64MiB` followed by a plain `send`
 /// works, whichever starts first).
-pub fn transfer(ns: Namespace, ring: TransferRing) -> ChannelOptions {
+pub(crate) fn transfer(ns: Namespace, ring: TransferRing) -> ChannelOptions {
     match ring.capacity {
         Some(c) => channel(ns).capacity(c),
         None => channel(ns).capacity_if_created(TRANSFER_CAPACITY),

@@ -10,7 +10,7 @@ use shmwire::{Inspection, Liveness, SegmentState};
 
 /// What `info --json` prints and `ls --json` lists.
 #[derive(Debug, Default, Serialize)]
-pub struct Described {
+pub(crate) struct Described {
     pub name: String,
     /// In Windows' `Global\` namespace: commands about it take `--global`. `ls` says so of
     /// the `Global\` sections it lists (never elsewhere than on Windows); `info` of a name
@@ -54,13 +54,13 @@ pub struct Described {
 }
 
 /// Records gc's verdict in `d`.
-pub fn set_verdict(d: &mut Described, v: &Verdict) {
+pub(crate) fn set_verdict(d: &mut Described, v: &Verdict) {
     d.gc = Some(v.word());
     d.gc_reason = Some(v.reason().to_owned());
 }
 
 /// `alive`, `dead` or `unknown`.
-pub fn liveness_word(l: Liveness) -> &'static str {
+pub(crate) fn liveness_word(l: Liveness) -> &'static str {
     match l {
         Liveness::Alive => "alive",
         Liveness::Dead => "dead",
@@ -70,7 +70,7 @@ pub fn liveness_word(l: Liveness) -> &'static str {
 
 /// What the inspection of a segment shows; the caller adds what it knows besides (the
 /// namespace, mode and owner from the listing, gc's verdict).
-pub fn describe(i: &Inspection) -> Described {
+pub(crate) fn describe(i: &Inspection) -> Described {
     let mut d = Described {
         name: i.name.clone(),
         state: "foreign",

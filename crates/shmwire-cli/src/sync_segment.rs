@@ -14,14 +14,14 @@ use crate::cli::{SyncEvent, SyncName, Target};
 use crate::options;
 
 /// Payload size of a sync segment.
-pub const PAYLOAD: u64 = 4096;
+pub(crate) const PAYLOAD: u64 = 4096;
 /// Payload offset of the mutex.
-pub const MUTEX_AT: u64 = 0;
+pub(crate) const MUTEX_AT: u64 = 0;
 /// Payload offset of the event.
-pub const EVENT_AT: u64 = 128;
+pub(crate) const EVENT_AT: u64 = 128;
 
 /// Opens NAME's sync segment, creating it on first use.
-pub fn open(target: &Target<SyncName>, event: SyncEvent) -> anyhow::Result<Segment> {
+pub(crate) fn open(target: &Target<SyncName>, event: SyncEvent) -> anyhow::Result<Segment> {
     let name = target.name.as_str();
     let global = target.namespace.global;
     let mode = if event.manual {

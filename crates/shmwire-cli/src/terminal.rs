@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Prints `line` to stderr in one write, so that the summaries of two ends sharing a
 /// terminal do not interleave.
-pub fn note(line: &str) {
+pub(crate) fn note(line: &str) {
     let _ = io::stderr().write_all(format!("{line}\n").as_bytes());
 }
 
@@ -20,7 +20,7 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// From now on Ctrl-C (and SIGTERM) sets a flag that [`interrupted`] reports, so that the
 /// command can clean up (remove a partial file, leave the channel). A second Ctrl-C exits at
 /// once with status 130.
-pub fn catch_interrupt() -> anyhow::Result<()> {
+pub(crate) fn catch_interrupt() -> anyhow::Result<()> {
     ctrlc::set_handler(|| {
         if INTERRUPTED.swap(true, Ordering::Relaxed) {
             std::process::exit(130);
@@ -30,13 +30,13 @@ pub fn catch_interrupt() -> anyhow::Result<()> {
 }
 
 /// Whether Ctrl-C was pressed since [`catch_interrupt`].
-pub fn interrupted() -> bool {
+pub(crate) fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::Relaxed)
 }
 
 /// A spinner on stderr saying `msg` while we wait for the other end; hidden unless stderr is
 /// a terminal.
-pub fn waiting(msg: String) -> ProgressBar {
+pub(crate) fn waiting(msg: String) -> ProgressBar {
     if !io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -48,7 +48,7 @@ pub fn waiting(msg: String) -> ProgressBar {
 }
 
 /// Turns `pb` into a byte counter: a bar if the total is known, a running count otherwise.
-pub fn count_bytes(pb: &ProgressBar, total: Option<u64>, msg: String) {
+pub(crate) fn count_bytes(pb: &ProgressBar, total: Option<u64>, msg: String) {
     match total {
         Some(len) => {
             pb.set_style(style(

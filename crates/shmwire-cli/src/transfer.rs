@@ -32,7 +32,7 @@ fn describe(header: &StreamHeader) -> String {
 }
 
 /// `1 GiB (1073741824 bytes) in 0.52 s (2065 MB/s), xxh3 0123456789abcdef`.
-pub fn summary(done: &StreamSummary) -> String {
+pub(crate) fn summary(done: &StreamSummary) -> String {
     format!(
         "{} in {} ({}), xxh3 {:016x}",
         units::size(done.bytes),
@@ -95,7 +95,7 @@ impl StreamObserver for Observer<'_, '_> {
 ///
 /// [`No`] if no receiver came within `timeout`; an error sentence if reading fails, the
 /// receiver goes away, or it does not confirm.
-pub fn send(
+pub(crate) fn send(
     tx: &mut spsc::Sender,
     input: &mut dyn Read,
     what: &str,
@@ -143,7 +143,7 @@ pub fn send(
 /// [`No`] if no transfer started within `timeout`; an error sentence if the sender went
 /// away before the end, the content does not match the trailer, or the sink fails. The sink
 /// is not committed then.
-pub fn recv(
+pub(crate) fn recv(
     rx: &mut spsc::Receiver,
     global: bool,
     sink: &mut Sink,
@@ -232,7 +232,7 @@ impl Write for CellWriter<'_, '_> {
 
 /// Where received content goes.
 #[derive(Debug)]
-pub enum Sink {
+pub(crate) enum Sink {
     Stdout(io::StdoutLock<'static>),
     File(OutFile),
 }
@@ -265,7 +265,7 @@ impl Sink {
     }
 
     /// `saved as F` / `written to stdout`.
-    pub fn stored(&self) -> String {
+    pub(crate) fn stored(&self) -> String {
         match self {
             Sink::Stdout(_) => "written to stdout".to_owned(),
             Sink::File(f) => format!("saved as {}", f.dest.display()),
@@ -278,7 +278,7 @@ impl Sink {
 /// Anything else that exists (a device such as `/dev/null`, a FIFO) is written directly:
 /// renaming over it would replace it.
 #[derive(Debug)]
-pub struct OutFile {
+pub(crate) struct OutFile {
     /// As given, for messages.
     dest: PathBuf,
     /// Where the content goes in the end (a symbolic link resolved).
@@ -296,7 +296,7 @@ impl OutFile {
     /// # Errors
     ///
     /// If `dest` is a directory, or the file cannot be created or opened.
-    pub fn create(dest: &Path) -> anyhow::Result<OutFile> {
+    pub(crate) fn create(dest: &Path) -> anyhow::Result<OutFile> {
         if dest.is_dir() {
             bail!("{} is a directory; --out takes a file name", dest.display());
         }

@@ -3,12 +3,12 @@
 use std::time::{Duration, SystemTime};
 
 /// `4096`, `64KiB`, `1.5 MiB`, `2GB` (KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024).
-pub fn parse_size(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     parse_size::parse_size(s).map_err(|e| format!("{e} (examples: 4096, 64KiB, 1GiB)"))
 }
 
 /// Octal permission bits: `600`, `0640`, `0o660`.
-pub fn parse_mode(s: &str) -> Result<u32, String> {
+pub(crate) fn parse_mode(s: &str) -> Result<u32, String> {
     let digits = s.trim_start_matches("0o");
     u32::from_str_radix(digits, 8)
         .ok()
@@ -17,7 +17,7 @@ pub fn parse_mode(s: &str) -> Result<u32, String> {
 }
 
 /// `--timeout`: `500ms`, `10s`, `2m`, or a bare number of seconds (`1.5`).
-pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_timeout(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if let Ok(secs) = s.parse::<f64>() {
         return Duration::try_from_secs_f64(secs)
@@ -27,7 +27,7 @@ pub fn parse_timeout(s: &str) -> Result<Duration, String> {
 }
 
 /// `64 MiB (67108864 bytes)`, or just `100 bytes` when small.
-pub fn size(n: u64) -> String {
+pub(crate) fn size(n: u64) -> String {
     if n < 1024 {
         format!("{n} bytes")
     } else {
@@ -39,12 +39,12 @@ pub fn size(n: u64) -> String {
 }
 
 /// `900.05 KiB`: for use inside parentheses.
-pub fn short(n: u64) -> String {
+pub(crate) fn short(n: u64) -> String {
     humansize::format_size(n, humansize::BINARY)
 }
 
 /// `2026-11-22T03:57:36Z (5m 3s ago)`.
-pub fn time(t: SystemTime) -> String {
+pub(crate) fn time(t: SystemTime) -> String {
     let stamp = humantime::format_rfc3339_seconds(t);
     match SystemTime::now().duration_since(t) {
         Ok(d) => {
@@ -56,7 +56,7 @@ pub fn time(t: SystemTime) -> String {
 }
 
 /// `0.52 s` or `12.3 ms`.
-pub fn duration(d: Duration) -> String {
+pub(crate) fn duration(d: Duration) -> String {
     let s = d.as_secs_f64();
     if s < 1.0 {
         format!("{:.1} ms", s * 1e3)
@@ -66,7 +66,7 @@ pub fn duration(d: Duration) -> String {
 }
 
 /// `2065 MB/s` (decimal megabytes).
-pub fn rate(bytes: u64, d: Duration) -> String {
+pub(crate) fn rate(bytes: u64, d: Duration) -> String {
     let mb = bytes as f64 / 1e6 / d.as_secs_f64().max(1e-9);
     if mb >= 10.0 {
         format!("{mb:.0} MB/s")

@@ -39,13 +39,13 @@ fn create_map_write_and_see_it_through_a_second_handle() {
     assert!(a.size().unwrap() >= 10_000);
     let va = a.map(0, 10_000, Access::ReadWrite).unwrap();
     // SAFETY: the view is 10 000 bytes long and writable; no other thread uses it.
-    unsafe { va.as_ptr().add(9_999).write(0xA5) };
+    unsafe { va.as_ptr().wrapping_add(9_999).write(0xA5) };
 
     let b = Shm::open(name(&n), Access::ReadOnly).unwrap();
     assert_eq!(b.access(), Access::ReadOnly);
     let vb = b.map(0, 10_000, Access::ReadOnly).unwrap();
     // SAFETY: in bounds of a live 10 000-byte view.
-    assert_eq!(unsafe { vb.as_ptr().add(9_999).read() }, 0xA5);
+    assert_eq!(unsafe { vb.as_ptr().wrapping_add(9_999).read() }, 0xA5);
     // SAFETY: in bounds; fresh pages are zero.
     assert_eq!(unsafe { vb.as_ptr().read() }, 0);
 }
@@ -83,7 +83,7 @@ fn views_at_a_granularity_offset() {
     let a = Shm::create(name(&n), 2 * g, Permissions::default()).unwrap();
     let whole = a.map(0, (2 * g) as usize, Access::ReadWrite).unwrap();
     // SAFETY: offset g is inside the 2g-byte writable view.
-    unsafe { whole.as_ptr().add(g as usize).write(7) };
+    unsafe { whole.as_ptr().wrapping_add(g as usize).write(7) };
     let second = a.map(g, g as usize, Access::ReadOnly).unwrap();
     // SAFETY: the view is g bytes long.
     assert_eq!(unsafe { second.as_ptr().read() }, 7);
@@ -237,10 +237,10 @@ fn a_clone_is_the_same_object_and_keys_tell_objects_apart() {
     assert_eq!(c.access(), Access::ReadOnly);
     let va = a.map(0, 4096, Access::ReadWrite).unwrap();
     // SAFETY: in bounds of a live, writable 4096-byte view used by this thread only.
-    unsafe { va.as_ptr().add(100).write(0x5C) };
+    unsafe { va.as_ptr().wrapping_add(100).write(0x5C) };
     let vc = c.map(0, 4096, Access::ReadOnly).unwrap();
     // SAFETY: in bounds of a live 4096-byte view.
-    assert_eq!(unsafe { vc.as_ptr().add(100).read() }, 0x5C);
+    assert_eq!(unsafe { vc.as_ptr().wrapping_add(100).read() }, 0x5C);
 
     let other_name = unique("clone-other");
     let _c2 = Cleanup(other_name.clone());

@@ -48,14 +48,20 @@ fn read(view: &View, offset: usize, len: usize) -> Vec<u8> {
     assert!(offset + len <= view.len());
     let mut out = vec![0u8; len];
     // SAFETY: in bounds of a live view (asserted); `out` is a distinct buffer.
-    unsafe { std::ptr::copy(view.as_ptr().add(offset), out.as_mut_ptr(), len) };
+    unsafe { std::ptr::copy(view.as_ptr().wrapping_add(offset), out.as_mut_ptr(), len) };
     out
 }
 
 fn write(view: &View, offset: usize, data: &[u8]) {
     assert!(offset + data.len() <= view.len());
     // SAFETY: in bounds of a live writable view (asserted; callers pass writable views).
-    unsafe { std::ptr::copy(data.as_ptr(), view.as_ptr().add(offset), data.len()) };
+    unsafe {
+        std::ptr::copy(
+            data.as_ptr(),
+            view.as_ptr().wrapping_add(offset),
+            data.len(),
+        )
+    };
 }
 
 #[test]

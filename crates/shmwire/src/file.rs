@@ -682,7 +682,8 @@ impl MappedFile {
         // `len = 0`), so `[delta, delta + len)` lies inside it; it is readable, and writable
         // iff `access.is_writable()` (ReadWrite and CopyOnWrite views are mapped writable);
         // the region is dropped before the view (field order in `FileView`).
-        let region = unsafe { Mapping::new(view.as_ptr().add(delta), len, access.is_writable()) };
+        let region =
+            unsafe { Mapping::new(view.as_ptr().wrapping_add(delta), len, access.is_writable()) };
         Ok(FileView {
             region,
             view,

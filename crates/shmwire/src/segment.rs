@@ -683,8 +683,13 @@ impl Segment {
         // SAFETY: `off + payload_len <= view.len()` (checked by the callers: create sizes the
         // view so; open validated the header against the mapped size); the view is readable,
         // writable iff `writable`, and outlives the regions (field order in `Segment`).
-        let payload =
-            unsafe { Mapping::new(view.as_ptr().add(off), payload_len as usize, writable) };
+        let payload = unsafe {
+            Mapping::new(
+                view.as_ptr().wrapping_add(off),
+                payload_len as usize,
+                writable,
+            )
+        };
         let header = (payload_offset > 0).then(|| {
             // SAFETY: the header page `[0, off)` is inside the view; as above.
             unsafe { Mapping::new(view.as_ptr(), off, writable) }

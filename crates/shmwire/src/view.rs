@@ -290,7 +290,13 @@ impl Lent<'_> {
         if fits {
             // SAFETY: inside the message (checked), which `Region::lend` checked to lie
             // inside its region, mapped for `'m` (point 2); `buf` is the caller's.
-            unsafe { std::ptr::copy(self.ptr.as_ptr().add(offset), buf.as_mut_ptr(), buf.len()) };
+            unsafe {
+                std::ptr::copy(
+                    self.ptr.as_ptr().wrapping_add(offset),
+                    buf.as_mut_ptr(),
+                    buf.len(),
+                )
+            };
         }
         fits
     }
@@ -359,7 +365,13 @@ impl LentMut<'_> {
         // SAFETY: inside the loan (checked), which `Region::lend_mut` checked to lie inside
         // its writable region, mapped read-write for `'m` (points 1, 2); `data` is the
         // caller's.
-        unsafe { std::ptr::copy(data.as_ptr(), self.ptr.as_ptr().add(offset), data.len()) };
+        unsafe {
+            std::ptr::copy(
+                data.as_ptr(),
+                self.ptr.as_ptr().wrapping_add(offset),
+                data.len(),
+            )
+        };
     }
 
     /// The lent bytes as a slice, to fill in place (e.g. decode a frame into it).

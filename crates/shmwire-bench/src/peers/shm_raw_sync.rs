@@ -127,14 +127,16 @@ impl End {
             // drops before `_shmem`. The driver initializes each event before it starts the echo
             // process, which only attaches to initialized events; `raw_sync` checks that
             // `EVENT_STRIDE` suffices below.
-            let made = unsafe {
-                let at = base.add(i * EVENT_STRIDE);
-                match (setup.mode, driver) {
-                    (Mode::Spin, true) => BusyEvent::new(at, true),
-                    (Mode::Spin, false) => BusyEvent::from_existing(at),
-                    (Mode::Block, true) => Event::new(at, true),
-                    (Mode::Block, false) => Event::from_existing(at),
-                }
+            let at = base.wrapping_add(i * EVENT_STRIDE);
+            let made = match (setup.mode, driver) {
+                // SAFETY: see above.
+                (Mode::Spin, true) => unsafe { BusyEvent::new(at, true) },
+                // SAFETY: as above.
+                (Mode::Spin, false) => unsafe { BusyEvent::from_existing(at) },
+                // SAFETY: as above.
+                (Mode::Block, true) => unsafe { Event::new(at, true) },
+                // SAFETY: as above.
+                (Mode::Block, false) => unsafe { Event::from_existing(at) },
             };
             let (event, used) = made.map_err(|e| anyhow::anyhow!("raw_sync event: {e}"))?;
             if used > EVENT_STRIDE {
@@ -194,27 +196,40 @@ impl Endpoint for End {
         // length word are inside the mapping (checked in `End::new`); after "free" the echo side
         // no longer touches them until "ready" is set below, and `msg` is our own buffer.
         unsafe {
-            std::ptr::copy_nonoverlapping(msg.as_ptr(), self.base.add(self.out_slot), msg.len());
+            std::ptr::copy_nonoverlapping(
+                msg.as_ptr(),
+                self.base.wrapping_add(self.out_slot),
+                msg.len(),
+            )
+        };
+        // SAFETY: as above, for the length word (8-aligned: checked in `End::new`).
+        #[allow(clippy::cast_ptr_alignment)]
+        unsafe {
             self.base
-                .add(self.out_len)
+                .wrapping_add(self.out_len)
                 .cast::<u64>()
-                .write(msg.len() as u64);
-        }
+                .write(msg.len() as u64)
+        };
         set(self.out_ready.as_ref())
     }
 
     fn recv(&mut self) -> io::Result<(usize, u64)> {
         wait(self.in_ready.as_ref())?;
+        #[allow(clippy::cast_ptr_alignment)] // 8-aligned: checked in `End::new`
         // SAFETY: as in `send`: inside the mapping, and the peer does not touch the length word
         // or the slot between its "ready" and our "free".
-        let len = unsafe { self.base.add(self.in_len).cast::<u64>().read() } as usize;
+        let len = unsafe { self.base.wrapping_add(self.in_len).cast::<u64>().read() } as usize;
         if len > self.max {
             return Err(io::Error::other("the peer announced an impossible length"));
         }
         // SAFETY: as above; `len <= max`, the size of both the slot and `buf`.
         unsafe {
-            std::ptr::copy_nonoverlapping(self.base.add(self.in_slot), self.buf.as_mut_ptr(), len);
-        }
+            std::ptr::copy_nonoverlapping(
+                self.base.wrapping_add(self.in_slot),
+                self.buf.as_mut_ptr(),
+                len,
+            )
+        };
         set(self.in_free.as_ref())?;
         Ok((len, tag_of(&self.buf[..len])))
     }

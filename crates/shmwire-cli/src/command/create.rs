@@ -8,7 +8,7 @@ use anyhow::Context;
 use crate::cli::CreateArgs;
 use crate::{holder, options, units};
 
-pub fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: CreateArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
     let mut seg = options::segment(args.target.namespace)
         .raw(args.raw)

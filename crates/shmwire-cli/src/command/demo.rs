@@ -60,7 +60,7 @@ fn channel_options() -> ChannelOptions {
     ChannelOptions::new().capacity(options::TRANSFER_CAPACITY)
 }
 
-pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     match args.role.as_deref() {
         None => parent(args.keep),
         Some("writer") => writer(

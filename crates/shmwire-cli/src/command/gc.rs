@@ -51,7 +51,7 @@ fn row(f: &Finding) -> Row {
     }
 }
 
-pub fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
     let mut opts = GcOptions::new()
         .dry_run(args.dry_run)
         .include_kept(args.all)

@@ -9,7 +9,7 @@ use shmwire::Segment;
 use crate::cli::HoldArgs;
 use crate::{holder, options};
 
-pub fn run(args: HoldArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: HoldArgs) -> anyhow::Result<ExitCode> {
     let seg: Segment = options::segment(args.target.namespace)
         .raw(true)
         .read_only(true)

@@ -10,7 +10,7 @@ use crate::options;
 use crate::report::{describe, liveness_word, set_verdict};
 use crate::units;
 
-pub fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: InfoArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
     let inspection = options::segment(args.target.namespace).inspect(name)?;
     let mut d = describe(&inspection);

@@ -17,7 +17,7 @@ use crate::cli::LockArgs;
 use crate::exit::No;
 use crate::sync_segment::{self, MUTEX_AT};
 
-pub fn run(args: LockArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: LockArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
     let seg = sync_segment::open(&args.target, args.event)?;
     let mutex = RobustMutex::open_in(&seg, MUTEX_AT)?;

@@ -8,7 +8,7 @@ use shmwire::OpenError;
 use crate::cli::LsArgs;
 use crate::report::{describe, set_verdict, Described};
 
-pub fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
     // Every object, looked at and judged as `shmwire gc` would (objects removed meanwhile
     // are left out).
     let findings = shmwire::gc::scan().context("cannot list shared-memory segments")?;

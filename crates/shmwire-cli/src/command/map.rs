@@ -14,7 +14,7 @@ use crate::exit::No;
 /// Bytes copied per step (the buffer between the window and the output).
 const CHUNK: u64 = 1 << 20;
 
-pub fn run(args: MapArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: MapArgs) -> anyhow::Result<ExitCode> {
     let path = &args.file;
     if let Some(out) = &args.out {
         // Creating the output would truncate the input before it is read.

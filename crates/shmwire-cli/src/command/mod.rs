@@ -37,7 +37,7 @@ use std::process::ExitCode;
 
 use crate::cli::Command;
 
-pub fn run(command: Command) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Demo(a) => demo::run(a),
         Command::Create(a) => create::run(a),

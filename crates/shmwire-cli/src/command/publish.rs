@@ -12,7 +12,7 @@ use crate::cli::PubArgs;
 use crate::exit::No;
 use crate::{options, terminal};
 
-pub fn run(args: PubArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: PubArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
     let opts = options::broadcast(args.target.namespace, &args.shape);
     let mut publisher = broadcast::Publisher::open(name, &opts)?;

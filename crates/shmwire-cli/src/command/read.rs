@@ -12,7 +12,7 @@ use crate::options;
 
 const CHUNK: usize = 1 << 20;
 
-pub fn run(args: ReadArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: ReadArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
     let seg = options::segment(args.target.namespace)
         .raw(args.raw)

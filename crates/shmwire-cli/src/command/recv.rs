@@ -11,7 +11,7 @@ use crate::cli::RecvArgs;
 use crate::transfer::{self, OutFile, Sink};
 use crate::{options, terminal};
 
-pub fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: RecvArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
     let mut sink = match &args.out {
         Some(p) if p.as_os_str() != "-" => Sink::File(OutFile::create(p)?),

@@ -7,7 +7,7 @@ use shmwire::RemoveError;
 use crate::cli::RmArgs;
 use crate::options;
 
-pub fn run(args: RmArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: RmArgs) -> anyhow::Result<ExitCode> {
     let opts = options::segment(args.namespace);
     let mut worst = 0u8;
     for name in &args.names {

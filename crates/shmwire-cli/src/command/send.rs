@@ -14,7 +14,7 @@ use crate::transfer;
 use crate::{options, terminal};
 use shmwire::channel::stream::StreamHeader as Header;
 
-pub fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: SendArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
     // The input first: a missing file is an error before anything touches the channel.
     let (mut input, header, what) = open_input(&args.file)?;

@@ -7,7 +7,7 @@ use shmwire::sync::Event;
 use crate::cli::SignalArgs;
 use crate::sync_segment::{self, EVENT_AT};
 
-pub fn run(args: SignalArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: SignalArgs) -> anyhow::Result<ExitCode> {
     let seg = sync_segment::open(&args.target, args.event)?;
     let event = Event::open_in(&seg, EVENT_AT)?;
     if args.reset {

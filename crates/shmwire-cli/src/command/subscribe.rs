@@ -14,7 +14,7 @@ use crate::{options, terminal};
 /// How often a waiting subscriber looks at its deadline and at Ctrl-C.
 const SLICE: Duration = Duration::from_millis(100);
 
-pub fn run(args: SubArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: SubArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
     let opts = options::broadcast(args.target.namespace, &args.shape);
     // Ctrl-C ends the subscription cleanly (status 0), detached from the channel.

@@ -8,7 +8,7 @@ use crate::cli::WaitArgs;
 use crate::exit::No;
 use crate::sync_segment::{self, EVENT_AT};
 
-pub fn run(args: WaitArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: WaitArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
     let seg = sync_segment::open(&args.target, args.event)?;
     let event = Event::open_in(&seg, EVENT_AT)?;

@@ -8,7 +8,7 @@ use anyhow::Context;
 use crate::cli::{Encoding, WriteArgs};
 use crate::options;
 
-pub fn run(args: WriteArgs) -> anyhow::Result<ExitCode> {
+pub(super) fn run(args: WriteArgs) -> anyhow::Result<ExitCode> {
     let name = args.target.name.as_str();
     let seg = options::segment(args.target.namespace)
         .raw(args.raw)

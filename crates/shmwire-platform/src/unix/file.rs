@@ -102,7 +102,7 @@ impl FileMapping for FileMap {
             // msync requires to be mapped; MS_SYNC writes pages back and does not change them.
             unsafe {
                 rustix::mm::msync(
-                    view.ptr.as_ptr().add(start).cast(),
+                    view.ptr.as_ptr().wrapping_add(start).cast(),
                     end - start,
                     MsyncFlags::SYNC,
                 )?

@@ -144,7 +144,10 @@ fn a_try_miss_that_checks_liveness_allocates_nothing() {
             assert!(matches!(rx.try_recv(), Err(TryRecvError::Empty)));
         });
     }
-    assert_eq!(n, 0, "try_recv misses with liveness sweeps allocated {n} times");
+    assert_eq!(
+        n, 0,
+        "try_recv misses with liveness sweeps allocated {n} times"
+    );
 }
 
 #[test]

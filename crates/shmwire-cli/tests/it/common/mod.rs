@@ -10,17 +10,17 @@ mod data;
 #[macro_use]
 mod host;
 
-pub use data::*;
-pub use host::*;
+pub(crate) use data::*;
+pub(crate) use host::*;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_shmwire");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_shmwire");
 
 /// A segment name unique to this test process and call: `<prefix>-<tag>-<pid>-<n>`.
-pub fn unique_with(prefix: &str, tag: &str) -> String {
+pub(crate) fn unique_with(prefix: &str, tag: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
     format!(
         "{prefix}-{tag}-{}-{}",
@@ -30,7 +30,7 @@ pub fn unique_with(prefix: &str, tag: &str) -> String {
 }
 
 /// Removes the segment when the test ends, however it ends.
-pub struct Cleanup(pub String);
+pub(crate) struct Cleanup(pub String);
 impl Drop for Cleanup {
     fn drop(&mut self) {
         let _ = Command::new(BIN)
@@ -43,10 +43,10 @@ impl Drop for Cleanup {
 
 /// A unique scratch directory (mode 0755 on Unix, so that another user may read it),
 /// removed with its contents when the test ends, however it ends.
-pub struct TempDir(pub PathBuf);
+pub(crate) struct TempDir(pub PathBuf);
 
 impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
         let dir = std::env::temp_dir().join(unique_with("swt-cli", tag));
         std::fs::create_dir(&dir).expect("creating a scratch directory");
         #[cfg(unix)]
@@ -58,12 +58,12 @@ impl TempDir {
     }
 
     /// The path of `file` in the directory.
-    pub fn path(&self, file: &str) -> PathBuf {
+    pub(crate) fn path(&self, file: &str) -> PathBuf {
         self.0.join(file)
     }
 
     /// The names in the directory.
-    pub fn entries(&self) -> Vec<String> {
+    pub(crate) fn entries(&self) -> Vec<String> {
         std::fs::read_dir(&self.0)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -71,7 +71,7 @@ impl TempDir {
     }
 
     /// The contents of `file` in the directory.
-    pub fn read(&self, file: &str) -> String {
+    pub(crate) fn read(&self, file: &str) -> String {
         std::fs::read_to_string(self.0.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
     }
 }
@@ -83,7 +83,7 @@ impl Drop for TempDir {
 }
 
 /// Runs `shmwire ARGS` with no stdin and collects its output.
-pub fn shmwire(args: &[&str]) -> Output {
+pub(crate) fn shmwire(args: &[&str]) -> Output {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .stdin(Stdio::null())
@@ -110,14 +110,14 @@ macro_rules! assert_ok {
     }};
 }
 
-pub fn code(o: &Output) -> i32 {
+pub(crate) fn code(o: &Output) -> i32 {
     o.status.code().expect("exited normally")
 }
 
-pub fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-pub fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }

@@ -42,7 +42,7 @@ const SEED: &str = "SHMWIRE_CHAOS_SEED";
 /// The blackboard's value: 2 KiB, checksummed, carrying the version it was written as.
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Debug)]
-pub struct Value {
+pub(super) struct Value {
     gen: u64,
     seq: u64,
     version: u64,
@@ -105,7 +105,7 @@ fn pace(rng: &mut Rng) {
 // ------------------------------------------------------------------------------ children
 
 /// Broadcast publisher of generation `GEN`.
-pub fn child_publisher() {
+pub(super) fn child_publisher() {
     common::listen_to_parent();
     let st = Segment::open(&child_env(ST)).expect("the state segment");
     let ledger = ledger(&st);
@@ -137,7 +137,7 @@ pub fn child_publisher() {
 }
 
 /// Broadcast subscriber.
-pub fn child_subscriber() {
+pub(super) fn child_subscriber() {
     common::listen_to_parent();
     let st = Segment::open(&child_env(ST)).expect("the state segment");
     let ledger = ledger(&st);
@@ -218,7 +218,7 @@ pub fn child_subscriber() {
 }
 
 /// Blackboard writer of generation `GEN`.
-pub fn child_writer() {
+pub(super) fn child_writer() {
     common::listen_to_parent();
     let gen = child_env_u64(GEN);
     let mut rng = Rng::new(child_env_u64(SEED));
@@ -240,7 +240,7 @@ pub fn child_writer() {
 }
 
 /// Blackboard reader.
-pub fn child_reader() {
+pub(super) fn child_reader() {
     common::listen_to_parent();
     let mut rng = Rng::new(child_env_u64(SEED));
     let opts = ChannelOptions::new().wait(wait(&mut rng));
@@ -320,7 +320,7 @@ const SUB: &str = "bc-subscriber";
 const WRITER: &str = "bb-writer";
 const READER: &str = "bb-reader";
 
-pub fn run(cfg: &Cfg<'_>) -> Result<Stats, String> {
+pub(super) fn run(cfg: &Cfg<'_>) -> Result<Stats, String> {
     let st_name = format!("{}bc-st", cfg.prefix);
     let st = Segment::create(&st_name, STATE_SIZE).map_err(|e| e.to_string())?;
     let (bc, bb) = (format!("{}bc", cfg.prefix), format!("{}bb", cfg.prefix));

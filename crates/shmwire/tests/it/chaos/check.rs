@@ -21,10 +21,10 @@ use crate::common::{fill, Rng};
 
 /// Bytes before a stream message's payload: its id and the xxh3 of the payload seeded with
 /// the id (both u64 LE), so a header of one message on the payload of another shows.
-pub const HDR: usize = 16;
+pub(super) const HDR: usize = 16;
 
 /// Builds the message `id` with a payload of `payload_len` bytes into `out`.
-pub fn encode_into(out: &mut Vec<u8>, id: u64, payload_len: usize) {
+pub(super) fn encode_into(out: &mut Vec<u8>, id: u64, payload_len: usize) {
     out.clear();
     out.resize(HDR + payload_len, 0);
     fill(&mut out[HDR..], id ^ payload_len as u64);
@@ -34,7 +34,7 @@ pub fn encode_into(out: &mut Vec<u8>, id: u64, payload_len: usize) {
 }
 
 /// The id of a received message, after checking its payload against its checksum.
-pub fn decode(msg: &[u8]) -> Result<u64, String> {
+pub(super) fn decode(msg: &[u8]) -> Result<u64, String> {
     if msg.len() < HDR {
         return Err(format!("a message of {} bytes has no header", msg.len()));
     }
@@ -53,22 +53,22 @@ pub fn decode(msg: &[u8]) -> Result<u64, String> {
 /// Bits of an id holding the sequence number.
 const SEQ_BITS: u32 = 40;
 
-pub fn pack(gen: u64, seq: u64) -> u64 {
+pub(super) fn pack(gen: u64, seq: u64) -> u64 {
     gen << SEQ_BITS | seq
 }
 
-pub fn unpack(id: u64) -> (u64, u64) {
+pub(super) fn unpack(id: u64) -> (u64, u64) {
     (id >> SEQ_BITS, id & ((1 << SEQ_BITS) - 1))
 }
 
 /// An id for messages: `gen:seq`.
-pub fn show(id: u64) -> String {
+pub(super) fn show(id: u64) -> String {
     let (g, s) = unpack(id);
     format!("{g}:{s}")
 }
 
 /// Payload length of a stream message: mostly small, some medium, some large (up to `max`).
-pub fn payload_len(rng: &mut Rng, max: usize) -> usize {
+pub(super) fn payload_len(rng: &mut Rng, max: usize) -> usize {
     let max = max as u64;
     let n = match rng.below(100) {
         0..=59 => rng.between(1, 256),
@@ -80,7 +80,7 @@ pub fn payload_len(rng: &mut Rng, max: usize) -> usize {
 
 /// The senders' ledger entries in a state segment: 16 bytes per generation from `base`.
 #[derive(Clone, Copy, Debug)]
-pub struct Ledger<'a> {
+pub(super) struct Ledger<'a> {
     pub seg: &'a Segment,
     pub base: u64,
     pub gens: u64,
@@ -95,19 +95,19 @@ impl Ledger<'_> {
     }
 
     /// Sender side: about to send `seq`.
-    pub fn begin(&self, gen: u64, seq: u64) {
+    pub(super) fn begin(&self, gen: u64, seq: u64) {
         self.word(gen, 1)
             .store(seq + 1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Sender side: `seq` was sent.
-    pub fn commit(&self, gen: u64, seq: u64) {
+    pub(super) fn commit(&self, gen: u64, seq: u64) {
         self.word(gen, 0)
             .store(seq + 1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Messages of `gen` certainly sent, and possibly sent.
-    pub fn sent(&self, gen: u64) -> (u64, u64) {
+    pub(super) fn sent(&self, gen: u64) -> (u64, u64) {
         let last = self.word(gen, 0).load(std::sync::atomic::Ordering::SeqCst);
         let pend = self.word(gen, 1).load(std::sync::atomic::Ordering::SeqCst);
         (last, last.max(pend))
@@ -116,7 +116,7 @@ impl Ledger<'_> {
     /// How many messages certainly sent lie strictly between `prev` (`None`: the start of
     /// the stream) and `next` in the stream; an error if `next` does not come after `prev`.
     /// Every generation before `next`'s must be finished (its sender reaped).
-    pub fn skipped(&self, prev: Option<u64>, next: u64) -> Result<u64, String> {
+    pub(super) fn skipped(&self, prev: Option<u64>, next: u64) -> Result<u64, String> {
         let (g2, s2) = unpack(next);
         let Some(prev) = prev else {
             let before: u64 = (1..g2).map(|g| self.sent(g).0).sum();
@@ -145,7 +145,7 @@ impl Ledger<'_> {
 /// A check failed in a child: panics with the message (the driver reports the child's
 /// stderr).
 #[track_caller]
-pub fn fail(what: impl std::fmt::Display) -> ! {
+pub(super) fn fail(what: impl std::fmt::Display) -> ! {
     panic!(
         "CHAOS CHECK FAILED in {} (pid {}): {what}",
         crate::common::child_role().unwrap_or_default(),

@@ -15,7 +15,7 @@ const NAME: &str = "SHMWIRE_CHAOS_NAME";
 const WHAT: &str = "SHMWIRE_CHAOS_WHAT";
 
 /// A child that opens one endpoint (or the mutex) and works it until killed.
-pub fn child() {
+pub(super) fn child() {
     common::listen_to_parent();
     let name = child_env(NAME);
     let what = child_env(WHAT);
@@ -120,7 +120,7 @@ pub fn child() {
 }
 
 /// Starts the debris crews, lets them work a little, kills them all; the names left.
-pub fn leave(prefix: &str) -> Result<Vec<String>, String> {
+pub(super) fn leave(prefix: &str) -> Result<Vec<String>, String> {
     let crews: [(&str, &[&str]); 5] = [
         ("spsc", &["spsc-tx", "spsc-rx"]),
         ("mpmc", &["mpmc-tx", "mpmc-tx", "mpmc-rx"]),

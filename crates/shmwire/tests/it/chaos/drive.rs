@@ -12,13 +12,13 @@ use crate::common::{Report, Rng};
 /// work loop reports every 100 ms and every blocking call it makes returns within ~20 ms of
 /// its peer's death by design; this bound is for a loaded 2-core machine, not a timing
 /// assertion.
-pub const STALL: Duration = Duration::from_secs(10);
+pub(super) const STALL: Duration = Duration::from_secs(10);
 
 /// How long a child may take to finish cleanly once told to stop.
-pub const FINISH: Duration = Duration::from_secs(30);
+pub(super) const FINISH: Duration = Duration::from_secs(30);
 
 /// What every scenario gets from the test.
-pub struct Cfg<'a> {
+pub(super) struct Cfg<'a> {
     /// Prefix of every name of this run (for gc).
     pub prefix: &'a str,
     pub seed: u64,
@@ -32,21 +32,21 @@ pub struct Cfg<'a> {
 
 impl Cfg<'_> {
     /// Whether the chaos phase goes on after `kills` kills.
-    pub fn go_on(&self, kills: u64) -> bool {
+    pub(super) fn go_on(&self, kills: u64) -> bool {
         !self.abort.load(Ordering::Relaxed)
             && self.until.is_none_or(|t| Instant::now() < t)
             && self.kills.is_none_or(|n| kills < n)
     }
 
     /// This scenario's random stream.
-    pub fn rng(&self, scenario: u64) -> Rng {
+    pub(super) fn rng(&self, scenario: u64) -> Rng {
         Rng::new(self.seed ^ scenario.wrapping_mul(0x9E37_79B9_7F4A_7C15))
     }
 }
 
 /// What a scenario saw.
 #[derive(Debug, Default)]
-pub struct Stats {
+pub(super) struct Stats {
     pub kills: BTreeMap<String, u64>,
     /// Name → count (messages verified, recoveries, …).
     pub counts: BTreeMap<&'static str, u64>,
@@ -58,24 +58,24 @@ pub struct Stats {
 }
 
 impl Stats {
-    pub fn total_kills(&self) -> u64 {
+    pub(super) fn total_kills(&self) -> u64 {
         self.kills.values().sum()
     }
 
-    pub fn add(&mut self, what: &'static str, n: u64) {
+    pub(super) fn add(&mut self, what: &'static str, n: u64) {
         *self.counts.entry(what).or_default() += n;
     }
 
-    pub fn latency(&mut self, what: &'static str, d: Duration) {
+    pub(super) fn latency(&mut self, what: &'static str, d: Duration) {
         self.latencies.entry(what).or_default().push(d);
     }
 
-    pub fn killed(&mut self, kid: &Kid) {
+    pub(super) fn killed(&mut self, kid: &Kid) {
         *self.kills.entry(kid.role.clone()).or_default() += 1;
     }
 
     /// Lines for the summary.
-    pub fn render(&self, name: &str) -> String {
+    pub(super) fn render(&self, name: &str) -> String {
         let mut s = format!(
             "{name}: {} kills ({})",
             self.total_kills(),
@@ -116,7 +116,7 @@ impl Stats {
 
 /// The children of a scenario, and a log of the driver's last actions (for failures).
 #[derive(Default)]
-pub struct Crew {
+pub(super) struct Crew {
     pub kids: Vec<Kid>,
     log: std::collections::VecDeque<String>,
     t0: Option<Instant>,
@@ -124,7 +124,7 @@ pub struct Crew {
 
 impl Crew {
     /// Notes a driver action in the log.
-    pub fn note(&mut self, what: String) {
+    pub(super) fn note(&mut self, what: String) {
         let t0 = *self.t0.get_or_insert_with(Instant::now);
         if self.log.len() == 40 {
             self.log.pop_front();
@@ -133,7 +133,7 @@ impl Crew {
     }
 
     /// The log, for a failure report.
-    pub fn history(&self) -> String {
+    pub(super) fn history(&self) -> String {
         format!(
             "the driver's last actions:\n  {}",
             self.log.iter().cloned().collect::<Vec<_>>().join("\n  ")
@@ -141,14 +141,14 @@ impl Crew {
     }
 
     /// Adds a freshly spawned child.
-    pub fn add(&mut self, kid: Kid) {
+    pub(super) fn add(&mut self, kid: Kid) {
         self.note(format!("spawned {kid:?}"));
         self.kids.push(kid);
     }
 
     /// Collects every child's new reports; an error if a child exited by itself (a failed
     /// check panics) or has not reported for [`STALL`].
-    pub fn poll(&mut self) -> Result<Vec<(usize, Report)>, String> {
+    pub(super) fn poll(&mut self) -> Result<Vec<(usize, Report)>, String> {
         self.poll_inner().map_err(|e| {
             let others: Vec<String> = self
                 .kids
@@ -191,14 +191,14 @@ impl Crew {
     }
 
     /// The index of the child in `slot` with role `role`.
-    pub fn find(&self, role: &str, slot: usize) -> Option<usize> {
+    pub(super) fn find(&self, role: &str, slot: usize) -> Option<usize> {
         self.kids
             .iter()
             .position(|k| k.role == role && k.slot == slot)
     }
 
     /// Kills child `i` and takes it out of the crew (with its last reports).
-    pub fn kill(&mut self, i: usize, stats: &mut Stats) -> Result<Kid, String> {
+    pub(super) fn kill(&mut self, i: usize, stats: &mut Stats) -> Result<Kid, String> {
         let mut k = self.kids.remove(i);
         k.kill()?;
         self.note(format!("killed {k:?} (ready: {})", k.ready.is_some()));
@@ -212,7 +212,7 @@ impl Crew {
     /// Waits, polling the crew, until child `i` reports that it was told `Disconnected`
     /// (the `disc` report, see `kids::Disc`) at or after the wall time `since` (µs); how long
     /// after `since` it noticed. An error after [`STALL`].
-    pub fn wait_disc(&mut self, i: usize, since: u64) -> Result<Duration, String> {
+    pub(super) fn wait_disc(&mut self, i: usize, since: u64) -> Result<Duration, String> {
         let deadline = Instant::now() + STALL;
         loop {
             for (j, r) in self.poll()? {
@@ -235,7 +235,7 @@ impl Crew {
 
     /// Tells every child to stop and waits for each to finish cleanly; the reports they made
     /// meanwhile.
-    pub fn finish_all(&mut self) -> Result<Vec<(usize, Report)>, String> {
+    pub(super) fn finish_all(&mut self) -> Result<Vec<(usize, Report)>, String> {
         for k in &mut self.kids {
             k.stop();
         }
@@ -249,7 +249,7 @@ impl Crew {
 
 /// How long to wait before the next kill: often very short (the victim is mid-operation,
 /// or still opening its endpoint), sometimes long enough for a steady state.
-pub fn kill_delay(rng: &mut Rng) -> Duration {
+pub(super) fn kill_delay(rng: &mut Rng) -> Duration {
     let ms = match rng.below(100) {
         0..=24 => rng.below(5_000),
         25..=59 => rng.between(5_000, 50_000),
@@ -261,13 +261,13 @@ pub fn kill_delay(rng: &mut Rng) -> Duration {
 
 /// Tracks the longest stretch without progress while all endpoints were up.
 #[derive(Debug)]
-pub struct Progress {
+pub(super) struct Progress {
     count: u64,
     since: Instant,
 }
 
 impl Progress {
-    pub fn new() -> Progress {
+    pub(super) fn new() -> Progress {
         Progress {
             count: 0,
             since: Instant::now(),
@@ -276,7 +276,7 @@ impl Progress {
 
     /// Records the current progress count; `all_up`: every endpoint is running and has
     /// been ready for a while. An error ("wedged") after [`STALL`] without progress.
-    pub fn update(
+    pub(super) fn update(
         &mut self,
         count: u64,
         all_up: bool,
@@ -303,7 +303,7 @@ impl Progress {
     }
 
     /// Forget the current stretch (after an endpoint was replaced).
-    pub fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         self.since = Instant::now();
     }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crate::common::{self, report, ChildProc, Report};
 
 /// Prefix of the chaos roles among the roles of this test binary.
-pub const ROLE_PREFIX: &str = "chaos-";
+pub(super) const ROLE_PREFIX: &str = "chaos-";
 /// Stdout lines of a child kept for diagnostics.
 const KEEP_LINES: usize = 40;
 
@@ -22,18 +22,18 @@ const KEEP_LINES: usize = 40;
 
 /// Paces the heartbeat reports of a work loop.
 #[derive(Debug)]
-pub struct Beat(Instant);
+pub(super) struct Beat(Instant);
 
 impl Beat {
     /// Every this long, a work loop reports its progress.
-    pub const EVERY: Duration = Duration::from_millis(100);
+    pub(super) const EVERY: Duration = Duration::from_millis(100);
 
-    pub fn new() -> Beat {
+    pub(super) fn new() -> Beat {
         Beat(Instant::now())
     }
 
     /// Whether a heartbeat is due (and if so, starts the next period).
-    pub fn due(&mut self) -> bool {
+    pub(super) fn due(&mut self) -> bool {
         if self.0.elapsed() >= Self::EVERY {
             self.0 = Instant::now();
             true
@@ -45,7 +45,7 @@ impl Beat {
 
 /// The wall clock in microseconds since the epoch: a time both the driver and a child can
 /// read (for "when did the child notice").
-pub fn wall_micros() -> u64 {
+pub(super) fn wall_micros() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
@@ -55,10 +55,10 @@ pub fn wall_micros() -> u64 {
 /// after something else, then at most every 10 ms while it lasts (so a streak that began
 /// before the driver's last kill shows the new death within 10 ms).
 #[derive(Debug, Default)]
-pub struct Disc(Option<Instant>);
+pub(super) struct Disc(Option<Instant>);
 
 impl Disc {
-    pub fn seen(&mut self) {
+    pub(super) fn seen(&mut self) {
         if self
             .0
             .is_none_or(|t| t.elapsed() >= Duration::from_millis(10))
@@ -68,7 +68,7 @@ impl Disc {
         }
     }
 
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.0 = None;
     }
 }
@@ -77,7 +77,7 @@ impl Disc {
 
 /// A running child process of the driver. Dropping it kills the child (by its own handle)
 /// if it still runs, and reaps it.
-pub struct Kid {
+pub(super) struct Kid {
     /// The role, without [`ROLE_PREFIX`].
     pub role: String,
     /// The scenario's slot this child fills (replacements inherit it).
@@ -102,7 +102,7 @@ impl std::fmt::Debug for Kid {
 }
 
 /// Starts this test binary as a child playing `role`.
-pub fn spawn(role: &str, slot: usize, gen: u64, env: &[(&str, String)]) -> Kid {
+pub(super) fn spawn(role: &str, slot: usize, gen: u64, env: &[(&str, String)]) -> Kid {
     let proc = common::spawn_role(&format!("{ROLE_PREFIX}{role}"), env).keep_last_lines(KEEP_LINES);
     Kid {
         role: role.to_owned(),
@@ -117,7 +117,7 @@ pub fn spawn(role: &str, slot: usize, gen: u64, env: &[(&str, String)]) -> Kid {
 }
 
 impl Kid {
-    pub fn pid(&self) -> u32 {
+    pub(super) fn pid(&self) -> u32 {
         self.proc.id()
     }
 
@@ -133,26 +133,26 @@ impl Kid {
     }
 
     /// The reports that arrived since the last call.
-    pub fn poll(&mut self) -> Vec<Report> {
+    pub(super) fn poll(&mut self) -> Vec<Report> {
         let reports = self.proc.try_reports();
         self.note(&reports);
         reports
     }
 
     /// The last reported value of `key` as a number (0 if never reported).
-    pub fn last_num(&self, key: &str) -> u64 {
+    pub(super) fn last_num(&self, key: &str) -> u64 {
         self.last.get(key).map_or(0, Report::num)
     }
 
     /// The exit status, if the child has exited.
-    pub fn exited(&mut self) -> Option<ExitStatus> {
+    pub(super) fn exited(&mut self) -> Option<ExitStatus> {
         self.proc.exited()
     }
 
     /// Kills the running child (SIGKILL on Unix, `TerminateProcess` on Windows, by its own
     /// handle) and reaps it. An error (with the child's output) if it had exited already: a
     /// child of the chaos driver only ends when killed or told to stop.
-    pub fn kill(&mut self) -> Result<(), String> {
+    pub(super) fn kill(&mut self) -> Result<(), String> {
         self.died = wall_micros();
         self.proc
             .try_kill()
@@ -161,13 +161,13 @@ impl Kid {
     }
 
     /// Asks the child to finish cleanly.
-    pub fn stop(&mut self) {
+    pub(super) fn stop(&mut self) {
         let _ = self.proc.try_send("stop");
     }
 
     /// Waits (taking reports meanwhile, which are returned) for the child to exit
     /// successfully within `limit`; an error (after killing it) otherwise.
-    pub fn wait_success(&mut self, limit: Duration) -> Result<Vec<Report>, String> {
+    pub(super) fn wait_success(&mut self, limit: Duration) -> Result<Vec<Report>, String> {
         let reports = self
             .proc
             .wait_reports(limit)
@@ -178,7 +178,7 @@ impl Kid {
 
     /// The child's last stdout lines and its stderr once it exited, or its stacks while it
     /// runs.
-    pub fn diagnostics(&mut self) -> String {
+    pub(super) fn diagnostics(&mut self) -> String {
         let running = self.exited().is_none();
         let out = self.proc.output_so_far();
         if running {

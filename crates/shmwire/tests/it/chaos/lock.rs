@@ -105,7 +105,7 @@ fn dawdle(rng: &mut Rng) {
 // ------------------------------------------------------------------------------ children
 
 /// A holder in slot `SLOT_VAR`: locks, checks, updates, unlocks, until killed or stopped.
-pub fn child_holder() {
+pub(super) fn child_holder() {
     common::listen_to_parent();
     let seg = Segment::open(&child_env(SEG)).expect("the mutex segment");
     let slot = child_env_u64(SLOT_VAR) as usize;
@@ -219,7 +219,7 @@ pub fn child_holder() {
 
 // -------------------------------------------------------------------------------- driver
 
-pub fn run(cfg: &Cfg<'_>) -> Result<Stats, String> {
+pub(super) fn run(cfg: &Cfg<'_>) -> Result<Stats, String> {
     let name = format!("{}mtx", cfg.prefix);
     let (seg, _) = Segment::options()
         .open_or_create(&name, SIZE, |seg| {

@@ -109,7 +109,7 @@ fn decode(msg: &[u8]) -> (u64, u64) {
 // ------------------------------------------------------------------------------ children
 
 /// Producer in slot `SLOT_VAR`: sends until killed or told to stop.
-pub fn child_producer() {
+pub(super) fn child_producer() {
     common::listen_to_parent();
     let st = Segment::open(&child_env(ST)).expect("the state segment");
     let (gen, slot) = (child_env_u64(GEN), child_env_u64(SLOT_VAR));
@@ -197,7 +197,7 @@ pub fn child_producer() {
 
 /// Consumer in slot `SLOT_VAR`: receives and checks until killed, or (told to stop) until
 /// `Disconnected`.
-pub fn child_consumer() {
+pub(super) fn child_consumer() {
     common::listen_to_parent();
     let st = Segment::open(&child_env(ST)).expect("the state segment");
     let slot = child_env_u64(SLOT_VAR);
@@ -425,7 +425,7 @@ fn queue_state(ch: &str) -> String {
     )
 }
 
-pub fn run(cfg: &Cfg<'_>) -> Result<Stats, String> {
+pub(super) fn run(cfg: &Cfg<'_>) -> Result<Stats, String> {
     let ch = format!("{}mpmc", cfg.prefix);
     run_on(cfg).map_err(|e| format!("{e}\n{}", queue_state(&ch)))
 }

@@ -68,7 +68,7 @@ fn word(st: &Segment, at: u64) -> &std::sync::atomic::AtomicU64 {
 
 /// Producer: streams messages of generation `GEN` until killed, told to stop, or `COUNT`
 /// messages were sent.
-pub fn child_producer() {
+pub(super) fn child_producer() {
     common::listen_to_parent();
     let st = Segment::open(&child_env(ST)).expect("the state segment");
     let ledger = ledger(&st);
@@ -141,7 +141,7 @@ pub fn child_producer() {
 }
 
 /// Consumer: receives and checks until killed, or (told to stop) until `Disconnected`.
-pub fn child_consumer() {
+pub(super) fn child_consumer() {
     common::listen_to_parent();
     let st = Segment::open(&child_env(ST)).expect("the state segment");
     let ledger = ledger(&st);
@@ -350,7 +350,7 @@ fn ring_state(ch: &str) -> String {
     )
 }
 
-pub fn run(cfg: &Cfg<'_>) -> Result<Stats, String> {
+pub(super) fn run(cfg: &Cfg<'_>) -> Result<Stats, String> {
     let ch = format!("{}spsc", cfg.prefix);
     run_on(cfg, &ch).map_err(|e| format!("{e}\n{}", ring_state(&ch)))
 }

@@ -5,7 +5,7 @@
 #![allow(dead_code)] // each test crate uses a different subset
 
 /// A deterministic byte pattern, different for each `seed`, so misplaced reads show up.
-pub fn pattern(seed: u8, len: usize) -> Vec<u8> {
+pub(crate) fn pattern(seed: u8, len: usize) -> Vec<u8> {
     (0..len)
         .map(|i| {
             (i as u64)
@@ -16,7 +16,7 @@ pub fn pattern(seed: u8, len: usize) -> Vec<u8> {
 }
 
 /// Fills `buf` with bytes derived from `key` (xorshift words: cheap even unoptimized).
-pub fn fill(buf: &mut [u8], key: u64) {
+pub(crate) fn fill(buf: &mut [u8], key: u64) {
     let mut x = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     for chunk in buf.chunks_mut(8) {
         x ^= x << 13;
@@ -29,10 +29,10 @@ pub fn fill(buf: &mut [u8], key: u64) {
 // ------------------------------------------------------------------------------ randomness
 
 /// The environment variable that replays a run's random choices.
-pub const SEED_VAR: &str = "SHMWIRE_TEST_SEED";
+pub(crate) const SEED_VAR: &str = "SHMWIRE_TEST_SEED";
 
 /// The seed of a randomized test: [`SEED_VAR`] if set, else one from the clock and pid.
-pub fn run_seed() -> u64 {
+pub(crate) fn run_seed() -> u64 {
     std::env::var(SEED_VAR)
         .ok()
         .map(|s| {
@@ -49,11 +49,11 @@ pub fn run_seed() -> u64 {
 
 /// A small deterministic PRNG (xorshift64*) for sizes, delays, victims and kill moments.
 #[derive(Clone, Debug)]
-pub struct Rng(u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
     /// The stream of `seed` (mixed first, so that nearby seeds give unrelated streams).
-    pub fn new(seed: u64) -> Rng {
+    pub(crate) fn new(seed: u64) -> Rng {
         // The splitmix64 finalizer.
         let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -63,13 +63,13 @@ impl Rng {
 
     /// A generator seeded by [`run_seed`], and the seed. Prints the seed (libtest shows it
     /// with the output of a failed test) and how to replay it.
-    pub fn seeded() -> (Rng, u64) {
+    pub(crate) fn seeded() -> (Rng, u64) {
         let seed = run_seed();
         eprintln!("test seed {seed} (replay with {SEED_VAR}={seed})");
         (Rng::new(seed), seed)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
@@ -77,22 +77,22 @@ impl Rng {
     }
 
     /// Uniform in `0..n` (0 if `n` is 0).
-    pub fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 
     /// Uniform in `lo..=hi`.
-    pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
+    pub(crate) fn between(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.below(hi - lo + 1)
     }
 
     /// True with probability `percent` / 100.
-    pub fn chance(&mut self, percent: u64) -> bool {
+    pub(crate) fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
 
     /// One of `of`, uniformly.
-    pub fn pick<T: Copy>(&mut self, of: &[T]) -> T {
+    pub(crate) fn pick<T: Copy>(&mut self, of: &[T]) -> T {
         of[self.below(of.len() as u64) as usize]
     }
 }

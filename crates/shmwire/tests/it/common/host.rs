@@ -13,10 +13,10 @@ use std::process::{Child, Command};
 /// prerequisites that must be there (`root`, `setpriv`, `unshare`, `python3`, `shm-limit`,
 /// …), or `all`. CI sets it (`.ci/run`) to what it guarantees, so a test that CI expects to
 /// run cannot pass by skipping.
-pub const REQUIRE_VAR: &str = "SHMWIRE_TEST_REQUIRE";
+pub(crate) const REQUIRE_VAR: &str = "SHMWIRE_TEST_REQUIRE";
 
 /// Whether `list` (the value of [`REQUIRE_VAR`]) names `prerequisite`, or says `all`.
-pub fn names_prerequisite(list: &str, prerequisite: &str) -> bool {
+pub(crate) fn names_prerequisite(list: &str, prerequisite: &str) -> bool {
     list.split(',')
         .map(str::trim)
         .any(|p| p == "all" || p == prerequisite)
@@ -26,7 +26,7 @@ pub fn names_prerequisite(list: &str, prerequisite: &str) -> bool {
 /// `prerequisite`, and else prints `skipped: {why}` and returns `false` (the caller returns:
 /// see [`require!`](crate::require)).
 #[track_caller]
-pub fn require(prerequisite: &str, met: bool, why: &str) -> bool {
+pub(crate) fn require(prerequisite: &str, met: bool, why: &str) -> bool {
     if met {
         return true;
     }
@@ -52,14 +52,14 @@ macro_rules! require {
 
 /// Whether this process runs as root (uid 0).
 #[cfg(target_os = "linux")]
-pub fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// On Linux: whether `/dev/shm/<name>` exists (the file behind a POSIX shm object).
 #[cfg(target_os = "linux")]
-pub fn dev_shm_has(name: &str) -> bool {
+pub(crate) fn dev_shm_has(name: &str) -> bool {
     std::path::Path::new("/dev/shm").join(name).exists()
 }
 
@@ -68,7 +68,7 @@ pub fn dev_shm_has(name: &str) -> bool {
 /// `cmd.spawn()`; on Windows retried a few times after `ERROR_INTERNAL_ERROR` (1359), which
 /// Wine's `CreateProcess` returns now and then while its server is busy (seen in CI while
 /// another test's child was deliberately faulting and Wine started its debugger).
-pub fn spawn_retrying(cmd: &mut Command) -> std::io::Result<Child> {
+pub(crate) fn spawn_retrying(cmd: &mut Command) -> std::io::Result<Child> {
     let mut tries = 0;
     loop {
         match cmd.spawn() {

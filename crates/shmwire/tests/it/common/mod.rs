@@ -26,8 +26,8 @@ mod data;
 #[macro_use]
 mod host;
 
-pub use data::*;
-pub use host::*;
+pub(crate) use data::*;
+pub(crate) use host::*;
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -40,14 +40,14 @@ use std::time::{Duration, Instant};
 use shmwire::{Name, SegmentOptions};
 
 /// Environment variable naming the role a re-executed test binary plays.
-pub const ROLE_VAR: &str = "SHMWIRE_TEST_CHILD";
+pub(crate) const ROLE_VAR: &str = "SHMWIRE_TEST_CHILD";
 /// Environment variable carrying the segment name to a child.
-pub const NAME_VAR: &str = "SHMWIRE_TEST_SEGMENT";
+pub(crate) const NAME_VAR: &str = "SHMWIRE_TEST_SEGMENT";
 /// Prefix of the lines a child reports to its parent.
-pub const REPORT_PREFIX: &str = "SHMWIRE:";
+pub(crate) const REPORT_PREFIX: &str = "SHMWIRE:";
 /// The arguments that make a test binary run its `child_entry` only (it is `#[ignore]`d, so
 /// that a normal run does not count it as a test).
-pub const CHILD_ARGS: [&str; 5] = [
+pub(crate) const CHILD_ARGS: [&str; 5] = [
     "--ignored",
     "--exact",
     "child_entry",
@@ -57,11 +57,11 @@ pub const CHILD_ARGS: [&str; 5] = [
 
 /// How long a parent waits for a child's next report or exit before declaring it hung. This
 /// is a guard against hanging the test run, not a timing assertion.
-pub const HANG_GUARD: Duration = Duration::from_secs(120);
+pub(crate) const HANG_GUARD: Duration = Duration::from_secs(120);
 
 /// A segment name unique to this test, process and call: `<tag>-<pid>-<n>`. The tag is
 /// shortened if the whole would not fit in [`Name::MAX_LEN`] (30 bytes on macOS).
-pub fn unique_name(tag: &str) -> String {
+pub(crate) fn unique_name(tag: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let suffix = format!(
         "-{}-{}",
@@ -81,16 +81,16 @@ pub fn unique_name(tag: &str) -> String {
 /// Removes the named segment when dropped, however the test ends (errors are ignored: the
 /// test may already have removed it, or it may never have been created).
 #[derive(Debug)]
-pub struct Cleanup(pub String);
+pub(crate) struct Cleanup(pub String);
 
 impl Cleanup {
     /// A fresh unique name and its guard.
-    pub fn unique(tag: &str) -> Cleanup {
+    pub(crate) fn unique(tag: &str) -> Cleanup {
         Cleanup(unique_name(tag))
     }
 
     /// The guarded name.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.0
     }
 }
@@ -104,36 +104,36 @@ impl Drop for Cleanup {
 // ---------------------------------------------------------------------------- child side
 
 /// The role this process plays, if it was started as a child by a test.
-pub fn child_role() -> Option<String> {
+pub(crate) fn child_role() -> Option<String> {
     std::env::var(ROLE_VAR).ok()
 }
 
 /// The segment name the parent gave this child.
-pub fn child_segment() -> String {
+pub(crate) fn child_segment() -> String {
     std::env::var(NAME_VAR).expect("the parent sets SHMWIRE_TEST_SEGMENT")
 }
 
 /// A required environment variable of a child.
-pub fn child_env(var: &str) -> String {
+pub(crate) fn child_env(var: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| panic!("the parent sets {var}"))
 }
 
 /// A required numeric environment variable of a child.
-pub fn child_env_u64(var: &str) -> u64 {
+pub(crate) fn child_env_u64(var: &str) -> u64 {
     let v = child_env(var);
     v.parse()
         .unwrap_or_else(|_| panic!("{var}={v:?} is not a number"))
 }
 
 /// Reports `key=value` to the parent (flushed at once).
-pub fn report(key: &str, value: impl std::fmt::Display) {
+pub(crate) fn report(key: &str, value: impl std::fmt::Display) {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{REPORT_PREFIX}{key}={value}").expect("writing to the parent");
     out.flush().expect("flushing to the parent");
 }
 
 /// Waits for the next command line from the parent; panics on EOF (the parent is gone).
-pub fn wait_for_command() -> String {
+pub(crate) fn wait_for_command() -> String {
     let mut line = String::new();
     let n = std::io::stdin()
         .read_line(&mut line)
@@ -147,7 +147,7 @@ static STOP: AtomicBool = AtomicBool::new(false);
 /// For a child that works in a loop instead of waiting for commands: starts a thread that
 /// reads stdin, where the command `stop` asks the loop to finish (see [`stop_requested`]),
 /// and EOF (the parent is gone, or closed stdin) ends the process at once, with status 3.
-pub fn listen_to_parent() {
+pub(crate) fn listen_to_parent() {
     std::thread::spawn(|| {
         for line in std::io::stdin().lock().lines() {
             match line {
@@ -161,7 +161,7 @@ pub fn listen_to_parent() {
 }
 
 /// Whether the parent sent `stop` (see [`listen_to_parent`]).
-pub fn stop_requested() -> bool {
+pub(crate) fn stop_requested() -> bool {
     STOP.load(Ordering::Relaxed)
 }
 
@@ -169,7 +169,7 @@ pub fn stop_requested() -> bool {
 
 /// One report of a child, stamped with the time the parent's reader thread got it.
 #[derive(Clone, Debug)]
-pub struct Report {
+pub(crate) struct Report {
     pub at: Instant,
     pub key: String,
     pub value: String,
@@ -177,7 +177,7 @@ pub struct Report {
 
 impl Report {
     /// The value as a number (0 if it is not one).
-    pub fn num(&self) -> u64 {
+    pub(crate) fn num(&self) -> u64 {
         self.value.parse().unwrap_or(0)
     }
 }
@@ -198,7 +198,7 @@ fn parse_report(line: &str) -> Option<(&str, &str)> {
 /// [`try_reports`](Self::try_reports)) and keeps the last lines for error messages, with
 /// stderr. Dropping a `ChildProc` that is still running kills it (by its own pid).
 #[derive(Debug)]
-pub struct ChildProc {
+pub(crate) struct ChildProc {
     role: String,
     child: Child,
     stdin: Option<ChildStdin>,
@@ -215,7 +215,7 @@ pub struct ChildProc {
 }
 
 /// A command that runs this test binary's `child_entry`.
-pub fn child_command() -> Command {
+pub(crate) fn child_command() -> Command {
     let exe = std::env::current_exe().expect("current test binary");
     let mut cmd = Command::new(exe);
     cmd.args(CHILD_ARGS);
@@ -224,13 +224,13 @@ pub fn child_command() -> Command {
 
 /// Starts this test binary as a child playing `role` on segment `name`, with extra
 /// environment variables.
-pub fn spawn_child(role: &str, name: &str, env: &[(&str, String)]) -> ChildProc {
+pub(crate) fn spawn_child(role: &str, name: &str, env: &[(&str, String)]) -> ChildProc {
     spawn_command(child_command(), role, name, env)
 }
 
 /// Like [`spawn_child`], for a command that ends up running this test binary with
 /// [`CHILD_ARGS`] (e.g. through `sh -c 'umask 077; exec "$0" "$@"'`).
-pub fn spawn_command(
+pub(crate) fn spawn_command(
     mut cmd: Command,
     role: &str,
     name: &str,
@@ -242,7 +242,7 @@ pub fn spawn_command(
 
 /// Starts this test binary as a child playing `role`, with environment variables `env` only
 /// (no segment name).
-pub fn spawn_role(role: &str, env: &[(&str, String)]) -> ChildProc {
+pub(crate) fn spawn_role(role: &str, env: &[(&str, String)]) -> ChildProc {
     ChildProc::start(child_command(), role, env)
 }
 
@@ -291,18 +291,18 @@ impl ChildProc {
     }
 
     /// Keeps only the last `n` stdout lines for error messages (for a chatty child).
-    pub fn keep_last_lines(mut self, n: usize) -> ChildProc {
+    pub(crate) fn keep_last_lines(mut self, n: usize) -> ChildProc {
         self.keep_lines = n;
         self
     }
 
     /// The role the child plays.
-    pub fn role(&self) -> &str {
+    pub(crate) fn role(&self) -> &str {
         &self.role
     }
 
     /// The child's pid.
-    pub fn id(&self) -> u32 {
+    pub(crate) fn id(&self) -> u32 {
         self.child.id()
     }
 
@@ -345,7 +345,7 @@ impl ChildProc {
 
     /// The child's next report, waiting at most `timeout`. `Disconnected` once the child
     /// closed its stdout (it exited) and every report was taken.
-    pub fn next_report(&mut self, timeout: Duration) -> Result<Report, RecvTimeoutError> {
+    pub(crate) fn next_report(&mut self, timeout: Duration) -> Result<Report, RecvTimeoutError> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(r) = self.pending.pop_front() {
@@ -362,7 +362,7 @@ impl ChildProc {
     }
 
     /// The reports that arrived since the last call, without waiting.
-    pub fn try_reports(&mut self) -> Vec<Report> {
+    pub(crate) fn try_reports(&mut self) -> Vec<Report> {
         self.pull(Duration::ZERO);
         self.pending.drain(..).collect()
     }
@@ -383,7 +383,7 @@ impl ChildProc {
 
     /// Waits for the child's next report, which must have key `key`; returns its value.
     /// Panics (with the child's output) if the child exits or hangs first.
-    pub fn expect_report(&mut self, key: &str) -> String {
+    pub(crate) fn expect_report(&mut self, key: &str) -> String {
         match self.next_report(HANG_GUARD) {
             Ok(r) if r.key == key => r.value,
             Ok(r) => {
@@ -408,24 +408,24 @@ impl ChildProc {
     }
 
     /// Sends one command line to the child.
-    pub fn send(&mut self, command: &str) {
+    pub(crate) fn send(&mut self, command: &str) {
         self.try_send(command).expect("writing to the child");
     }
 
     /// Sends one command line to the child; an error if it is gone (or stdin was closed).
-    pub fn try_send(&mut self, command: &str) -> std::io::Result<()> {
+    pub(crate) fn try_send(&mut self, command: &str) -> std::io::Result<()> {
         let stdin = self.stdin.as_mut().ok_or(std::io::ErrorKind::BrokenPipe)?;
         writeln!(stdin, "{command}")?;
         stdin.flush()
     }
 
     /// Closes the child's stdin (it sees EOF).
-    pub fn close_stdin(&mut self) {
+    pub(crate) fn close_stdin(&mut self) {
         self.stdin = None;
     }
 
     /// The exit status, if the child has exited (it is reaped then).
-    pub fn exited(&mut self) -> Option<ExitStatus> {
+    pub(crate) fn exited(&mut self) -> Option<ExitStatus> {
         if self.status.is_none() {
             if let Ok(Some(s)) = self.child.try_wait() {
                 self.status = Some(s);
@@ -435,7 +435,7 @@ impl ChildProc {
     }
 
     /// Waits for the child to exit (bounded by [`HANG_GUARD`]; then it is killed).
-    pub fn wait(&mut self) -> ExitStatus {
+    pub(crate) fn wait(&mut self) -> ExitStatus {
         self.stdin = None;
         let deadline = Instant::now() + HANG_GUARD;
         loop {
@@ -452,7 +452,7 @@ impl ChildProc {
     }
 
     /// Waits for the child to exit and asserts it succeeded.
-    pub fn wait_success(&mut self) {
+    pub(crate) fn wait_success(&mut self) {
         let status = self.wait();
         if !status.success() {
             let out = self.output_so_far();
@@ -462,7 +462,7 @@ impl ChildProc {
 
     /// Closes stdin, waits for the child to exit successfully (bounded by [`HANG_GUARD`]),
     /// and returns the reports not taken yet, as `(key, value)`.
-    pub fn finish(&mut self) -> Vec<(String, String)> {
+    pub(crate) fn finish(&mut self) -> Vec<(String, String)> {
         self.close_stdin();
         match self.wait_reports(HANG_GUARD) {
             Ok(reports) => reports.into_iter().map(|r| (r.key, r.value)).collect(),
@@ -473,7 +473,7 @@ impl ChildProc {
     /// Waits for the child to exit successfully within `limit`, taking its reports meanwhile
     /// (returned); an error with its output if it fails, or if it is still running at
     /// `limit` (it is killed then).
-    pub fn wait_reports(&mut self, limit: Duration) -> Result<Vec<Report>, String> {
+    pub(crate) fn wait_reports(&mut self, limit: Duration) -> Result<Vec<Report>, String> {
         let deadline = Instant::now() + limit;
         let mut got = Vec::new();
         loop {
@@ -501,7 +501,7 @@ impl ChildProc {
 
     /// Everything the child printed so far (the stdout lines received, or the last ones
     /// kept; stderr once it exited).
-    pub fn output_so_far(&mut self) -> String {
+    pub(crate) fn output_so_far(&mut self) -> String {
         self.pull(Duration::ZERO);
         let stderr = if self.exited().is_some() {
             if let Some(h) = self.stderr.take() {
@@ -527,12 +527,12 @@ impl ChildProc {
     /// Windows, by its own handle) and reaps it. Panics, with the child's output, if it had
     /// already exited: a test that means to kill a child mid-operation must not silently
     /// "kill" one that crashed or finished early.
-    pub fn kill_running(&mut self) -> ExitStatus {
+    pub(crate) fn kill_running(&mut self) -> ExitStatus {
         self.try_kill().unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// Like [`kill_running`](Self::kill_running), with an error instead of a panic.
-    pub fn try_kill(&mut self) -> Result<ExitStatus, String> {
+    pub(crate) fn try_kill(&mut self) -> Result<ExitStatus, String> {
         self.kill_unreaped()?;
         let status = self
             .child
@@ -545,7 +545,7 @@ impl ChildProc {
     /// Kills the running child without reaping it: until [`wait`](Self::wait), it may stay
     /// a zombie on Unix (which must count as dead). An error, with the child's output, if it
     /// had already exited.
-    pub fn kill_unreaped(&mut self) -> Result<(), String> {
+    pub(crate) fn kill_unreaped(&mut self) -> Result<(), String> {
         if let Some(status) = self.exited() {
             let out = self.output_so_far();
             return Err(format!(
