@@ -74,11 +74,13 @@ impl Mapping {
     /// 1. `[ptr, ptr + len)` stays mapped and readable for as long as the `Mapping` lives,
     /// 2. and writable too if `writable` is true;
     /// 3. `ptr` is page-aligned, or `len == 0`.
+    #[inline]
     pub(crate) unsafe fn new(ptr: *mut u8, len: usize, writable: bool) -> Mapping {
         Mapping { ptr, len, writable }
     }
 
     /// The whole range, to access.
+    #[inline]
     pub(crate) fn region(&self) -> Region<'_> {
         Region {
             ptr: self.ptr,
@@ -88,16 +90,122 @@ impl Mapping {
         }
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
 
+    #[inline]
     pub(crate) fn is_writable(&self) -> bool {
         self.writable
     }
 
+    #[inline]
     pub(crate) fn as_ptr(&self) -> *mut u8 {
         self.ptr
+    }
+}
+
+/// Proof that a `T` lies at `off` of a mapping with exactly this address, length and
+/// access: checked once ([`Mapping::place`]), then used on the hot path
+/// ([`Mapping::get`]) at the cost of comparing three words. The facts checked (bounds,
+/// alignment, writability) depend only on those three, so the proof holds for any mapping
+/// that has them, and for no other: `get` refuses (panics on) a mapping it was not made for.
+#[derive(Debug)]
+pub(crate) struct Placed<T> {
+    base: usize,
+    len: usize,
+    writable: bool,
+    off: usize,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Placed<T> {
+    #[inline]
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Placed<T> {}
+
+/// Proof that `[off, off + len)` lies inside a mapping with exactly this address, length and
+/// access (as [`Placed`], for a byte range: [`Mapping::place_range`],
+/// [`Mapping::region_at`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PlacedRange {
+    base: usize,
+    len: usize,
+    writable: bool,
+    off: usize,
+    sub_len: usize,
+}
+
+impl Mapping {
+    /// Checks once that a `T` can be viewed at `offset` (as [`Region::at`]).
+    #[inline]
+    pub(crate) fn place<T: SharedAtomics>(&self, offset: u64) -> Option<Placed<T>> {
+        self.region().at::<T>(offset)?;
+        Some(Placed {
+            base: self.ptr as usize,
+            len: self.len,
+            writable: self.writable,
+            off: usize::try_from(offset).ok()?,
+            _t: PhantomData,
+        })
+    }
+
+    /// The `T` that `placed` proves to be there.
+    ///
+    /// # Panics
+    ///
+    /// If `placed` was made for a mapping of another address, length or access (a bug).
+    #[inline]
+    pub(crate) fn get<T: SharedAtomics>(&self, placed: &Placed<T>) -> &T {
+        assert!(
+            placed.base == self.ptr as usize
+                && placed.len == self.len
+                && placed.writable == self.writable,
+            "a placement used on a mapping it was not checked against"
+        );
+        // SAFETY: `place` checked on a mapping of this very address, length and access that
+        // `[off, off + size_of::<T>())` is inside it, aligned for `T`, and writable (points
+        // 3, 5); the mapping is valid while `&self` is (point 1), and `T: SharedAtomics`.
+        unsafe { &*self.ptr.wrapping_add(placed.off).cast::<T>() }
+    }
+
+    /// Checks once that `[offset, offset + len)` is inside (as [`Region::sub`]).
+    #[inline]
+    pub(crate) fn place_range(&self, offset: u64, len: usize) -> Option<PlacedRange> {
+        self.region().sub(offset, len)?;
+        Some(PlacedRange {
+            base: self.ptr as usize,
+            len: self.len,
+            writable: self.writable,
+            off: usize::try_from(offset).ok()?,
+            sub_len: len,
+        })
+    }
+
+    /// The region that `placed` proves to be inside.
+    ///
+    /// # Panics
+    ///
+    /// If `placed` was made for a mapping of another address, length or access (a bug).
+    #[inline]
+    pub(crate) fn region_at(&self, placed: &PlacedRange) -> Region<'_> {
+        assert!(
+            placed.base == self.ptr as usize
+                && placed.len == self.len
+                && placed.writable == self.writable,
+            "a placement used on a mapping it was not checked against"
+        );
+        Region {
+            ptr: self.ptr.wrapping_add(placed.off),
+            len: placed.sub_len,
+            writable: self.writable,
+            _mapping: PhantomData,
+        }
     }
 }
 
@@ -112,6 +220,7 @@ pub(crate) struct Region<'m> {
 
 impl<'m> Region<'m> {
     /// `offset..offset + len` if it lies inside the region.
+    #[inline]
     fn check(&self, offset: u64, len: usize) -> Option<usize> {
         let start = usize::try_from(offset).ok()?;
         let end = start.checked_add(len)?;
@@ -119,11 +228,13 @@ impl<'m> Region<'m> {
     }
 
     /// The address of byte `start` (checked by the caller to be at most `len`).
+    #[inline]
     fn addr(&self, start: usize) -> *mut u8 {
         self.ptr.wrapping_add(start)
     }
 
     /// The part `[offset, offset + len)`, if inside.
+    #[inline]
     pub(crate) fn sub(&self, offset: u64, len: usize) -> Option<Region<'m>> {
         let start = self.check(offset, len)?;
         Some(Region {
@@ -136,6 +247,7 @@ impl<'m> Region<'m> {
 
     /// Copies `buf.len()` bytes from `offset` out of the region; `None` if out of bounds.
     #[must_use]
+    #[inline]
     pub(crate) fn read(&self, offset: u64, buf: &mut [u8]) -> Option<()> {
         let start = self.check(offset, buf.len())?;
         // SAFETY: `[start, start + buf.len())` is inside the region (checked, point 3), which
@@ -146,6 +258,7 @@ impl<'m> Region<'m> {
 
     /// Copies `data` into the region at `offset`; `None` if out of bounds or read-only.
     #[must_use]
+    #[inline]
     pub(crate) fn write(&self, offset: u64, data: &[u8]) -> Option<()> {
         if !self.writable {
             return None;
@@ -158,18 +271,21 @@ impl<'m> Region<'m> {
     }
 
     /// The address of `[offset, offset + len)`; `None` if out of bounds.
+    #[inline]
     pub(crate) fn range(&self, offset: u64, len: usize) -> Option<*mut u8> {
         let start = self.check(offset, len)?;
         Some(self.addr(start))
     }
 
     /// The `T` at `offset`: in bounds, aligned, in a writable region; else `None`.
+    #[inline]
     pub(crate) fn at<T: SharedAtomics>(&self, offset: u64) -> Option<&'m T> {
         self.slice::<T>(offset, 1).map(|s| &s[0])
     }
 
     /// `n` consecutive `T`s from `offset`: in bounds, aligned, in a writable region; else
     /// `None`.
+    #[inline]
     pub(crate) fn slice<T: SharedAtomics>(&self, offset: u64, n: usize) -> Option<&'m [T]> {
         let bytes = std::mem::size_of::<T>().checked_mul(n)?;
         let start = self.check(offset, bytes)?;
@@ -185,16 +301,19 @@ impl<'m> Region<'m> {
     }
 
     /// The `AtomicU32` at `offset` (4-aligned, in bounds, writable region), else `None`.
+    #[inline]
     pub(crate) fn atomic_u32(&self, offset: u64) -> Option<&'m AtomicU32> {
         self.at::<AtomicU32>(offset)
     }
 
     /// The `AtomicU64` at `offset` (8-aligned, in bounds, writable region), else `None`.
+    #[inline]
     pub(crate) fn atomic_u64(&self, offset: u64) -> Option<&'m AtomicU64> {
         self.at::<AtomicU64>(offset)
     }
 
     /// Loads the `u64` at `offset` atomically with `order`, also on read-only regions.
+    #[inline]
     pub(crate) fn load_u64(&self, offset: u64, order: Ordering) -> Option<u64> {
         let start = self.check(offset, 8)?;
         let ptr = self.addr(start);
@@ -208,6 +327,7 @@ impl<'m> Region<'m> {
     }
 
     /// Loads the `u32` at `offset` atomically with `order`, also on read-only regions.
+    #[inline]
     pub(crate) fn load_u32(&self, offset: u64, order: Ordering) -> Option<u32> {
         let start = self.check(offset, 4)?;
         let ptr = self.addr(start);
@@ -219,6 +339,7 @@ impl<'m> Region<'m> {
     }
 
     /// `[offset, offset + len)` lent to read a message in place, if inside.
+    #[inline]
     pub(crate) fn lend(&self, offset: u64, len: usize) -> Option<Lent<'m>> {
         let ptr = NonNull::new(self.range(offset, len)?)?;
         Some(Lent {
@@ -230,6 +351,7 @@ impl<'m> Region<'m> {
 
     /// `[offset, offset + len)` lent to write a message in place, if inside a writable
     /// region.
+    #[inline]
     pub(crate) fn lend_mut(&self, offset: u64, len: usize) -> Option<LentMut<'m>> {
         if !self.writable {
             return None;
@@ -269,22 +391,26 @@ pub struct Lent<'m> {
 
 impl Lent<'_> {
     /// The message's length.
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether the message is empty.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Start of the message, valid for [`len`](Self::len) bytes while the guard lives.
+    #[inline]
     pub fn as_ptr(&self) -> *const u8 {
         self.ptr.as_ptr()
     }
 
     /// Copies bytes from `offset` of the message into `buf`; `false` (nothing copied) if
     /// the range is outside the message.
+    #[inline]
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> bool {
         let fits = offset.checked_add(buf.len()).is_some_and(|e| e <= self.len);
         if fits {
@@ -302,6 +428,7 @@ impl Lent<'_> {
     }
 
     /// A copy of the message.
+    #[inline]
     pub fn to_vec(&self) -> Vec<u8> {
         let mut v = vec![0; self.len];
         self.read_at(0, &mut v);
@@ -315,6 +442,7 @@ impl Lent<'_> {
     /// No process may write these bytes while the slice lives. A well-behaved sender does
     /// not (the bytes are not free before the guard drops); a buggy or hostile process with
     /// write access to the channel could, which is why this is `unsafe`.
+    #[inline]
     pub unsafe fn as_slice(&self) -> &[u8] {
         // SAFETY: in bounds and mapped for as long as `self` (see `read_at`); that nobody
         // writes them meanwhile is the caller's promise.
@@ -334,17 +462,20 @@ pub struct LentMut<'m> {
 
 impl LentMut<'_> {
     /// Bytes lent.
+    #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether the loan is of 0 bytes.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
     /// Start of the lent bytes, valid for [`len`](Self::len) bytes until the loan is sent or
     /// dropped.
+    #[inline]
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
         self.ptr.as_ptr()
     }
@@ -354,6 +485,7 @@ impl LentMut<'_> {
     /// # Panics
     ///
     /// If `offset + data.len()` exceeds [`len`](Self::len) (a bug of the caller).
+    #[inline]
     pub fn write_at(&mut self, offset: usize, data: &[u8]) {
         let end = offset.checked_add(data.len());
         assert!(
@@ -381,6 +513,7 @@ impl LentMut<'_> {
     /// No other process may access these bytes while the slice lives. The receiver does not
     /// before the loan is sent; a process that writes into the channel's free space (a buggy
     /// or hostile peer with write access) breaks this, which is why this is `unsafe`.
+    #[inline]
     pub unsafe fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: in bounds and mapped read-write (see `write_at`); exclusivity is the
         // caller's promise.

@@ -96,7 +96,7 @@ pub(crate) use leftover::{examine, retire, unretire, Leftover};
 pub use wait::WaitStrategy;
 
 use crate::primitive::{AtomicU32, AtomicU64, Ordering};
-use crate::view::{Region, SharedAtomics};
+use crate::view::{Placed, PlacedRange, Region};
 use crate::{CreationMode, Kind, OpenError, OpenOrCreateError, Segment, SegmentOptions};
 use peers::{AttachError, RawPeers, Role, Ticket};
 use wait::{Ended, Patience, RawBell};
@@ -311,10 +311,34 @@ impl Wanted {
     }
 }
 
+/// Where an endpoint's control structures and data area are, checked once at open against
+/// the segment's mapping (so that the hot path only compares the mapping's identity).
+#[derive(Debug)]
+struct Places {
+    peers: Placed<RawPeers>,
+    producer: Placed<Line>,
+    consumer: Placed<Line>,
+    data: PlacedRange,
+}
+
+impl Places {
+    fn check(seg: &Segment, info: &ChannelInfo) -> Option<Places> {
+        let m = &seg.payload;
+        Some(Places {
+            peers: m.place(PEERS as u64)?,
+            producer: m.place(PRODUCER as u64)?,
+            consumer: m.place(CONSUMER as u64)?,
+            data: m.place_range(DATA, usize::try_from(info.data_len).ok()?)?,
+        })
+    }
+}
+
 /// What every endpoint has: its segment, its validated description, its place in the peer
 /// table, and the wake-up objects.
 pub(crate) struct Core {
     seg: Segment,
+    /// The control structures and the data area, checked once at open.
+    places: Places,
     name: Arc<str>,
     info: ChannelInfo,
     role: Role,
@@ -466,8 +490,13 @@ impl Core {
         } else {
             [None, None]
         };
+        let places = Places::check(&seg, &info).ok_or_else(|| ChannelOpenError::Corrupt {
+            name: name.to_owned(),
+            reason: "its control page or data area does not fit the segment".into(),
+        })?;
         let mut core = Core {
             seg,
+            places,
             name: name.into(),
             info,
             role,
@@ -497,29 +526,23 @@ impl Core {
         Ok(core)
     }
 
-    /// The structure `T` at payload offset `off` of the control page (constants, checked
-    /// against the layout at compile time; the page is inside the validated payload).
-    fn at<T: SharedAtomics>(&self, off: usize) -> &T {
-        self.seg
-            .payload
-            .region()
-            .at::<T>(off as u64)
-            .expect("the control structures lie inside the validated, writable control page")
-    }
-
+    #[inline]
     pub(crate) fn peers(&self) -> &RawPeers {
-        self.at(PEERS)
+        self.seg.payload.get(&self.places.peers)
     }
 
+    #[inline]
     pub(crate) fn producer(&self) -> &Line {
-        self.at(PRODUCER)
+        self.seg.payload.get(&self.places.producer)
     }
 
+    #[inline]
     pub(crate) fn consumer(&self) -> &Line {
-        self.at(CONSUMER)
+        self.seg.payload.get(&self.places.consumer)
     }
 
     /// The kernel semaphore of the producer's (`0`) or consumer's (`1`) bell.
+    #[inline]
     fn kernel(&self, which: usize) -> Option<&NamedSemaphore> {
         self.kernel[which].as_ref()
     }
@@ -531,12 +554,9 @@ impl Core {
     }
 
     /// The data area (validated at open: `DATA + data_len` fits the payload).
+    #[inline]
     pub(crate) fn data(&self) -> Region<'_> {
-        self.seg
-            .payload
-            .region()
-            .sub(DATA, self.info.data_len as usize)
-            .expect("the data area was validated at open")
+        self.seg.payload.region_at(&self.places.data)
     }
 
     pub(crate) fn name(&self) -> &str {
@@ -566,7 +586,7 @@ impl Core {
         &self,
         which: usize,
         patience: Patience,
-        attempt: &mut dyn FnMut() -> Result<Option<T>, Failure>,
+        attempt: &mut impl FnMut() -> Result<Option<T>, Failure>,
     ) -> Result<T, Failure> {
         self.wait_recovering(which, patience, attempt, &mut || {})
     }
@@ -578,8 +598,8 @@ impl Core {
         &self,
         which: usize,
         patience: Patience,
-        attempt: &mut dyn FnMut() -> Result<Option<T>, Failure>,
-        recover: &mut dyn FnMut(),
+        attempt: &mut impl FnMut() -> Result<Option<T>, Failure>,
+        recover: &mut impl FnMut(),
     ) -> Result<T, Failure> {
         let line = if which == 0 {
             self.producer()
@@ -610,6 +630,7 @@ impl Core {
     }
 
     /// The public error `E` of an operation for `f`.
+    #[inline]
     fn fail<E: FromFailure>(&self, f: Failure) -> E {
         E::from_failure(f, &self.name)
     }

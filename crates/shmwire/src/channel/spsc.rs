@@ -92,6 +92,7 @@ fn check_ring(core: &Core) -> Result<u64, ChannelOpenError> {
     }
 }
 
+#[inline]
 fn ring(core: &Core) -> Ring<'_, Region<'_>> {
     Ring {
         producer: core.producer(),
@@ -386,6 +387,7 @@ impl SendLoan<'_> {
 }
 
 /// Publishes a reserved record and rings the data bell.
+#[inline]
 fn commit(core: &Core, state: &mut Producer, r: Reserved, len: u64) {
     ring(core).commit(state, r, len);
     core.producer().bell.ring(core.kernel(0));
@@ -681,6 +683,7 @@ impl Drop for RecvGuard<'_> {
 }
 
 /// Frees a received record and rings the space bell.
+#[inline]
 fn release(core: &Core, state: &mut Consumer, f: Found) {
     ring(core).release(state, f);
     core.consumer().bell.ring(core.kernel(1));

@@ -103,7 +103,7 @@ impl RawBell {
         &self,
         kernel: Option<&NamedSemaphore>,
         slice: Duration,
-        check: &mut dyn FnMut() -> Option<T>,
+        check: &mut impl FnMut() -> Option<T>,
     ) -> (Option<T>, Slept) {
         let seq = self.seq.load(Ordering::Relaxed);
         primitive::counted_sleep(&self.waiters, || {
@@ -146,8 +146,8 @@ pub(crate) fn wait_for<T, E>(
     patience: Patience,
     bell: &RawBell,
     kernel: Option<&NamedSemaphore>,
-    attempt: &mut dyn FnMut() -> Option<T>,
-    peers: &mut dyn FnMut(bool) -> Option<E>,
+    attempt: &mut impl FnMut() -> Option<T>,
+    peers: &mut impl FnMut(bool) -> Option<E>,
 ) -> Result<T, Ended<E>> {
     if let Some(t) = attempt() {
         return Ok(t);
