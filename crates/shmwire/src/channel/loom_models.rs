@@ -109,7 +109,7 @@ impl Mem for Racy {
 }
 
 /// Blocks on `line`'s bell until `attempt` succeeds (no peers to lose, no deadline).
-fn block<T>(line: &Line, attempt: &mut dyn FnMut() -> Option<T>) -> T {
+fn block<T>(line: &Line, attempt: &mut impl FnMut() -> Option<T>) -> T {
     wait_for::<T, ()>(
         WaitStrategy::Block,
         Patience::Until(None),
