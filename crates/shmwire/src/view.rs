@@ -142,6 +142,16 @@ pub(crate) struct PlacedRange {
 }
 
 impl Mapping {
+    /// Panics unless this mapping has exactly this address, length and access: a placement
+    /// proves its facts only for such a mapping.
+    #[inline]
+    fn assert_is(&self, base: usize, len: usize, writable: bool) {
+        assert!(
+            base == self.ptr as usize && len == self.len && writable == self.writable,
+            "a placement used on a mapping it was not checked against"
+        );
+    }
+
     /// Checks once that a `T` can be viewed at `offset` (as [`Region::at`]).
     #[inline]
     pub(crate) fn place<T: SharedAtomics>(&self, offset: u64) -> Option<Placed<T>> {
@@ -162,12 +172,7 @@ impl Mapping {
     /// If `placed` was made for a mapping of another address, length or access (a bug).
     #[inline]
     pub(crate) fn get<T: SharedAtomics>(&self, placed: &Placed<T>) -> &T {
-        assert!(
-            placed.base == self.ptr as usize
-                && placed.len == self.len
-                && placed.writable == self.writable,
-            "a placement used on a mapping it was not checked against"
-        );
+        self.assert_is(placed.base, placed.len, placed.writable);
         // SAFETY: `place` checked on a mapping of this very address, length and access that
         // `[off, off + size_of::<T>())` is inside it, aligned for `T`, and writable (points
         // 3, 5); the mapping is valid while `&self` is (point 1), and `T: SharedAtomics`.
@@ -194,12 +199,7 @@ impl Mapping {
     /// If `placed` was made for a mapping of another address, length or access (a bug).
     #[inline]
     pub(crate) fn region_at(&self, placed: &PlacedRange) -> Region<'_> {
-        assert!(
-            placed.base == self.ptr as usize
-                && placed.len == self.len
-                && placed.writable == self.writable,
-            "a placement used on a mapping it was not checked against"
-        );
+        self.assert_is(placed.base, placed.len, placed.writable);
         Region {
             ptr: self.ptr.wrapping_add(placed.off),
             len: placed.sub_len,

@@ -657,6 +657,12 @@ pub struct RecvGuard<'a> {
 }
 
 impl RecvGuard<'_> {
+    /// Whether a sender is attached now (no liveness check), asked while the message is
+    /// still held.
+    pub fn has_sender(&self) -> bool {
+        self.core.peers().any_active(Role::Send)
+    }
+
     /// Leaves the message in the ring, unconfirmed, instead of freeing it: the sender's
     /// [`Sender::wait_received`] does not see it taken, and a receiver that attaches later
     /// (after this one closes or dies) gets it again. For a receiver that cannot accept

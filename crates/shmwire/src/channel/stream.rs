@@ -580,12 +580,15 @@ impl spsc::Receiver {
                 Stage::Header => {
                     let mut m = vec![0u8; msg.len().min(HEADER_FIXED + MAX_NAME + 1)];
                     msg.read_at(0, &mut m);
+                    // A sender stays attached until its header is taken (released): one not
+                    // attached while we still hold the header died before any receiver came.
+                    // (Asked before the release: after it, a sender may run on, fail and
+                    // leave at once, which is `SenderGone`, not an orphan.)
+                    let orphaned = !msg.has_sender();
                     drop(msg);
                     let h = StreamHeader::decode(&m)
                         .ok_or_else(|| StreamRecvError::NotAStream { name: name.clone() })?;
-                    // A sender stays attached until its header is taken: a header without
-                    // one was left by a sender that died before any receiver came.
-                    if !self.has_sender() {
+                    if orphaned {
                         return Err(StreamRecvError::Orphaned { name });
                     }
                     observer.started(&h);
