@@ -106,22 +106,26 @@ impl Mapping {
     }
 }
 
-/// Proof that a `T` lies at `off` of a mapping with exactly this address, length and
-/// access: checked once ([`Mapping::place`]), then used on the hot path
-/// ([`Mapping::get`]) at the cost of comparing three words. The facts checked (bounds,
-/// alignment, writability) depend only on those three, so the proof holds for any mapping
-/// that has them, and for no other: `get` refuses (panics on) a mapping it was not made for.
-#[derive(Debug)]
-pub(crate) struct Placed<T> {
+/// The identity of a mapping a placement was checked against: its address, length and
+/// access. The facts a placement proves (bounds, alignment, writability) depend only on
+/// these three, so they hold for any mapping that has them, and for no other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Anchor {
     base: usize,
     len: usize,
     writable: bool,
+}
+
+/// Proof that a `T` lies at `off` of a mapping (checked once by [`Mapping::place`], then used
+/// on the hot path by [`Mapping::get`] at the cost of comparing the mapping's [`Anchor`]).
+#[derive(Debug)]
+pub(crate) struct Placed<T> {
+    anchor: Anchor,
     off: usize,
     _t: PhantomData<fn() -> T>,
 }
 
 impl<T> Clone for Placed<T> {
-    #[inline]
     fn clone(&self) -> Self {
         *self
     }
@@ -129,37 +133,40 @@ impl<T> Clone for Placed<T> {
 
 impl<T> Copy for Placed<T> {}
 
-/// Proof that `[off, off + len)` lies inside a mapping with exactly this address, length and
-/// access (as [`Placed`], for a byte range: [`Mapping::place_range`],
-/// [`Mapping::region_at`]).
+/// Proof that `[off, off + len)` lies inside a mapping (as [`Placed`], for a byte range:
+/// [`Mapping::place_range`], [`Mapping::region_at`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PlacedRange {
-    base: usize,
-    len: usize,
-    writable: bool,
+    anchor: Anchor,
     off: usize,
     sub_len: usize,
 }
 
 impl Mapping {
-    /// Panics unless this mapping has exactly this address, length and access: a placement
-    /// proves its facts only for such a mapping.
     #[inline]
-    fn assert_is(&self, base: usize, len: usize, writable: bool) {
+    fn anchor(&self) -> Anchor {
+        Anchor {
+            base: self.ptr as usize,
+            len: self.len,
+            writable: self.writable,
+        }
+    }
+
+    /// Panics unless this mapping is the one (by [`Anchor`]) a placement was checked
+    /// against: using it on another one is a bug.
+    #[inline]
+    fn assert_is(&self, anchor: Anchor) {
         assert!(
-            base == self.ptr as usize && len == self.len && writable == self.writable,
+            anchor == self.anchor(),
             "a placement used on a mapping it was not checked against"
         );
     }
 
     /// Checks once that a `T` can be viewed at `offset` (as [`Region::at`]).
-    #[inline]
     pub(crate) fn place<T: SharedAtomics>(&self, offset: u64) -> Option<Placed<T>> {
         self.region().at::<T>(offset)?;
         Some(Placed {
-            base: self.ptr as usize,
-            len: self.len,
-            writable: self.writable,
+            anchor: self.anchor(),
             off: usize::try_from(offset).ok()?,
             _t: PhantomData,
         })
@@ -169,24 +176,21 @@ impl Mapping {
     ///
     /// # Panics
     ///
-    /// If `placed` was made for a mapping of another address, length or access (a bug).
+    /// If `placed` was made for another mapping (a bug).
     #[inline]
     pub(crate) fn get<T: SharedAtomics>(&self, placed: &Placed<T>) -> &T {
-        self.assert_is(placed.base, placed.len, placed.writable);
-        // SAFETY: `place` checked on a mapping of this very address, length and access that
+        self.assert_is(placed.anchor);
+        // SAFETY: `place` checked, on a mapping of this very address, length and access, that
         // `[off, off + size_of::<T>())` is inside it, aligned for `T`, and writable (points
         // 3, 5); the mapping is valid while `&self` is (point 1), and `T: SharedAtomics`.
         unsafe { &*self.ptr.wrapping_add(placed.off).cast::<T>() }
     }
 
     /// Checks once that `[offset, offset + len)` is inside (as [`Region::sub`]).
-    #[inline]
     pub(crate) fn place_range(&self, offset: u64, len: usize) -> Option<PlacedRange> {
         self.region().sub(offset, len)?;
         Some(PlacedRange {
-            base: self.ptr as usize,
-            len: self.len,
-            writable: self.writable,
+            anchor: self.anchor(),
             off: usize::try_from(offset).ok()?,
             sub_len: len,
         })
@@ -196,10 +200,10 @@ impl Mapping {
     ///
     /// # Panics
     ///
-    /// If `placed` was made for a mapping of another address, length or access (a bug).
+    /// If `placed` was made for another mapping (a bug).
     #[inline]
     pub(crate) fn region_at(&self, placed: &PlacedRange) -> Region<'_> {
-        self.assert_is(placed.base, placed.len, placed.writable);
+        self.assert_is(placed.anchor);
         Region {
             ptr: self.ptr.wrapping_add(placed.off),
             len: placed.sub_len,
