@@ -301,63 +301,50 @@ from_failure_recv!(TryRecvError, Empty);
 from_failure_recv!(RecvError);
 from_failure_recv!(RecvTimeoutError, Timeout);
 
-impl From<SendError> for TrySendError {
-    fn from(e: SendError) -> Self {
-        match e {
-            SendError::Disconnected { name } => TrySendError::Disconnected { name },
-            SendError::TooLarge { name, len, max } => TrySendError::TooLarge { name, len, max },
-            SendError::Corrupt { name, reason } => TrySendError::Corrupt { name, reason },
+/// `From` between error types with the same shmwire variants: `$from`'s variants map one to
+/// one onto `$to`'s, and `$from`'s miss (`Full`/`Empty`, if it has one) becomes `Timeout`.
+macro_rules! convert_send {
+    ($from:ident => $to:ident $(, $miss:ident)?) => {
+        impl From<$from> for $to {
+            fn from(e: $from) -> Self {
+                match e {
+                    $($from::$miss => $to::Timeout,)?
+                    $from::Disconnected { name } => $to::Disconnected { name },
+                    $from::TooLarge { name, len, max } => $to::TooLarge { name, len, max },
+                    $from::Corrupt { name, reason } => $to::Corrupt { name, reason },
+                }
+            }
         }
-    }
+    };
 }
 
-impl From<SendError> for SendTimeoutError {
-    fn from(e: SendError) -> Self {
-        match e {
-            SendError::Disconnected { name } => SendTimeoutError::Disconnected { name },
-            SendError::TooLarge { name, len, max } => SendTimeoutError::TooLarge { name, len, max },
-            SendError::Corrupt { name, reason } => SendTimeoutError::Corrupt { name, reason },
+/// As `convert_send`, for the receive errors.
+macro_rules! convert_recv {
+    ($from:ident => $to:ident $(, $miss:ident)?) => {
+        impl From<$from> for $to {
+            fn from(e: $from) -> Self {
+                match e {
+                    $($from::$miss => $to::Timeout,)?
+                    $from::Disconnected { name } => $to::Disconnected { name },
+                    $from::Lagged { name, missed } => $to::Lagged { name, missed },
+                    $from::WrongSize { name, len, expected } => {
+                        $to::WrongSize { name, len, expected }
+                    }
+                    $from::Corrupt { name, reason } => $to::Corrupt { name, reason },
+                }
+            }
         }
-    }
+    };
 }
 
-impl From<RecvError> for TryRecvError {
-    fn from(e: RecvError) -> Self {
-        match e {
-            RecvError::Disconnected { name } => TryRecvError::Disconnected { name },
-            RecvError::Lagged { name, missed } => TryRecvError::Lagged { name, missed },
-            RecvError::WrongSize {
-                name,
-                len,
-                expected,
-            } => TryRecvError::WrongSize {
-                name,
-                len,
-                expected,
-            },
-            RecvError::Corrupt { name, reason } => TryRecvError::Corrupt { name, reason },
-        }
-    }
-}
-
-impl From<RecvError> for RecvTimeoutError {
-    fn from(e: RecvError) -> Self {
-        match e {
-            RecvError::Disconnected { name } => RecvTimeoutError::Disconnected { name },
-            RecvError::Lagged { name, missed } => RecvTimeoutError::Lagged { name, missed },
-            RecvError::WrongSize {
-                name,
-                len,
-                expected,
-            } => RecvTimeoutError::WrongSize {
-                name,
-                len,
-                expected,
-            },
-            RecvError::Corrupt { name, reason } => RecvTimeoutError::Corrupt { name, reason },
-        }
-    }
-}
+convert_send!(SendError => TrySendError);
+convert_send!(SendError => SendTimeoutError);
+convert_recv!(RecvError => TryRecvError);
+convert_recv!(RecvError => RecvTimeoutError);
+// A `try_` form is the `_timeout` form with a timeout of zero: its miss becomes `Timeout`,
+// for code that polls first and then waits, handling both in one `match`.
+convert_send!(TrySendError => SendTimeoutError, Full);
+convert_recv!(TryRecvError => RecvTimeoutError, Empty);
 
 /// `is_*` predicates, as in crossbeam-channel.
 macro_rules! predicates {
@@ -383,40 +370,3 @@ predicates!(SendTimeoutError, Timeout => is_timeout);
 predicates!(TryRecvError, Empty => is_empty);
 predicates!(RecvError);
 predicates!(RecvTimeoutError, Timeout => is_timeout);
-
-/// A `try_` send is a send with a timeout of zero: `Full` becomes `Timeout`. For code that
-/// polls first and then waits, handling both in one `match`.
-impl From<TrySendError> for SendTimeoutError {
-    fn from(e: TrySendError) -> Self {
-        match e {
-            TrySendError::Full => SendTimeoutError::Timeout,
-            TrySendError::Disconnected { name } => SendTimeoutError::Disconnected { name },
-            TrySendError::TooLarge { name, len, max } => {
-                SendTimeoutError::TooLarge { name, len, max }
-            }
-            TrySendError::Corrupt { name, reason } => SendTimeoutError::Corrupt { name, reason },
-        }
-    }
-}
-
-/// A `try_` receive is a receive with a timeout of zero: `Empty` becomes `Timeout`. For code
-/// that polls first and then waits, handling both in one `match`.
-impl From<TryRecvError> for RecvTimeoutError {
-    fn from(e: TryRecvError) -> Self {
-        match e {
-            TryRecvError::Empty => RecvTimeoutError::Timeout,
-            TryRecvError::Disconnected { name } => RecvTimeoutError::Disconnected { name },
-            TryRecvError::Lagged { name, missed } => RecvTimeoutError::Lagged { name, missed },
-            TryRecvError::WrongSize {
-                name,
-                len,
-                expected,
-            } => RecvTimeoutError::WrongSize {
-                name,
-                len,
-                expected,
-            },
-            TryRecvError::Corrupt { name, reason } => RecvTimeoutError::Corrupt { name, reason },
-        }
-    }
-}
